@@ -1,0 +1,94 @@
+//! Sources and sinks, selected by a table's `'connector'` option.
+//!
+//! A source produces Arrow batches in the table's *physical* schema (its declared columns
+//! minus computed ones). Computed columns, watermarks and lateness are the runtime's job, so a
+//! connector only reads and decodes.
+
+pub mod csv_decode;
+pub mod datagen;
+pub mod file;
+pub mod json_decode;
+pub mod nexmark;
+pub mod options;
+pub mod registry;
+pub mod value_parse;
+pub mod values;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+
+use crate::error::Result;
+pub use options::Options;
+
+/// What a source has to say when polled.
+#[derive(Debug)]
+pub enum SourceEvent {
+    /// Rows, in the physical schema, in arrival order.
+    Batch(RecordBatch),
+    /// Nothing to read right now (a followed file, a paused generator); poll again later.
+    /// The runtime uses these to detect idle partitions.
+    Idle,
+    /// A bounded input is exhausted; no more events will come.
+    End,
+}
+
+/// One partition of a source.
+///
+/// Contract: `next` returns batches in arrival order; after `End` it is not called again.
+/// Bad input rows are handled inside the source according to [`OnError`]: they never make
+/// `next` fail unless the policy is [`OnError::Fail`].
+#[async_trait]
+pub trait Source: Send {
+    /// The schema of every batch this source returns.
+    fn schema(&self) -> SchemaRef;
+    /// Waits for the next event.
+    async fn next(&mut self) -> Result<SourceEvent>;
+}
+
+/// What to do with an input row that cannot be decoded (`'on-error'` option).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnError {
+    /// Stop the pipeline with an error naming the file, line and reason (default).
+    Fail,
+    /// Drop the row and count it.
+    Skip,
+    /// Write the raw row, its location and the reason to this file, and count it.
+    DeadLetter(std::path::PathBuf),
+}
+
+/// Counters a source updates; shared with the runtime's metrics and end-of-run summary.
+#[derive(Debug, Default)]
+pub struct SourceCounters {
+    /// Rows decoded and emitted.
+    pub rows: AtomicU64,
+    /// Bad rows skipped (policy `skip`).
+    pub skipped: AtomicU64,
+    /// Bad rows written to the dead-letter file.
+    pub dead_lettered: AtomicU64,
+}
+
+impl SourceCounters {
+    /// Adds `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// What every source constructor gets besides its options.
+#[derive(Debug, Clone)]
+pub struct SourceContext {
+    /// Table name, for messages.
+    pub table: String,
+    /// Physical schema the source must produce.
+    pub schema: SchemaRef,
+    /// Bad-row policy.
+    pub on_error: OnError,
+    /// Counters to update.
+    pub counters: Arc<SourceCounters>,
+    /// Preferred number of rows per batch.
+    pub batch_size: usize,
+}

@@ -1,0 +1,41 @@
+//! The `values` connector: a bounded table whose rows are those added with
+//! `INSERT INTO t VALUES (..)` before the query started, in insertion order.
+
+use std::collections::VecDeque;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::{Options, Source, SourceContext, SourceCounters, SourceEvent};
+use crate::error::Result;
+
+/// Replays a fixed list of batches, then ends.
+pub struct ValuesSource {
+    schema: SchemaRef,
+    batches: VecDeque<RecordBatch>,
+    ctx: SourceContext,
+}
+
+/// Opens the source over `rows` (already in the physical schema).
+pub fn open(options: &Options, ctx: &SourceContext, rows: Vec<RecordBatch>) -> Result<Box<dyn Source>> {
+    options.check_all_used("values")?;
+    Ok(Box::new(ValuesSource { schema: ctx.schema.clone(), batches: rows.into(), ctx: ctx.clone() }))
+}
+
+#[async_trait]
+impl Source for ValuesSource {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    async fn next(&mut self) -> Result<SourceEvent> {
+        match self.batches.pop_front() {
+            Some(b) => {
+                SourceCounters::add(&self.ctx.counters.rows, b.num_rows() as u64);
+                Ok(SourceEvent::Batch(b))
+            }
+            None => Ok(SourceEvent::End),
+        }
+    }
+}

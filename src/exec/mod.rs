@@ -1,0 +1,13 @@
+//! Operators, one per file, all implementing [`operator::Operator`].
+
+pub mod chunk;
+pub mod filter;
+pub mod groups;
+pub mod operator;
+pub mod project;
+pub mod state_codec;
+pub mod watermark_assigner;
+pub mod window_aggregate;
+
+pub use chunk::{Chunk, RowOp};
+pub use operator::Operator;

@@ -1,0 +1,99 @@
+//! The lifecycle every streaming operator implements.
+//!
+//! ```text
+//!            on_chunk(rows)  on_chunk(rows)  on_watermark(w)   ...   on_end()
+//! input  ──────[c1]────────────[c2]──────────────|w|──────────────────|EOS|
+//! output ──── rows emitted by each call, in order; the runtime forwards a watermark
+//!             downstream only after the rows `on_watermark` returned for it ────▶
+//! ```
+//!
+//! Operators run on one task at a time (never concurrently) and keep their state in plain
+//! fields. State must be serialisable: `snapshot` returns it as bytes, `restore` replaces
+//! the operator's state with a snapshot taken from an operator built from the same plan.
+
+use super::chunk::Chunk;
+use crate::error::Result;
+
+/// A streaming operator. See the module docs for the call order.
+pub trait Operator: Send {
+    /// Short name for EXPLAIN and metrics.
+    fn name(&self) -> &str;
+
+    /// Processes rows. Returns the rows this produces now (possibly none).
+    fn on_chunk(&mut self, chunk: Chunk) -> Result<Vec<Chunk>>;
+
+    /// The input watermark advanced to `watermark` (ms; monotonic; `i64::MAX` at the end of a
+    /// bounded input). Returns rows to emit *before* the watermark is forwarded, e.g. the
+    /// results of windows that close.
+    fn on_watermark(&mut self, watermark: i64) -> Result<Vec<Chunk>> {
+        let _ = watermark;
+        Ok(vec![])
+    }
+
+    /// The input ended. Returns any final rows. Called once; nothing is called after it.
+    fn on_end(&mut self) -> Result<Vec<Chunk>> {
+        Ok(vec![])
+    }
+
+    /// The operator's state as bytes (empty for stateless operators).
+    fn snapshot(&mut self) -> Result<Vec<u8>> {
+        Ok(vec![])
+    }
+
+    /// Replaces the state with one produced by `snapshot` of an operator of the same plan.
+    fn restore(&mut self, state: &[u8]) -> Result<()> {
+        let _ = state;
+        Ok(())
+    }
+
+    /// Rows this operator dropped because they were too late.
+    fn late_rows(&self) -> u64 {
+        0
+    }
+
+    /// Number of live keys (groups) in the operator's state, for metrics.
+    fn state_keys(&self) -> usize {
+        0
+    }
+}
+
+/// Runs a chunk through a chain of operators, returning what comes out of the last one.
+pub fn push_chunk(ops: &mut [Box<dyn Operator>], chunk: Chunk) -> Result<Vec<Chunk>> {
+    let mut current = vec![chunk];
+    for op in ops.iter_mut() {
+        let mut next = Vec::new();
+        for c in current {
+            next.extend(op.on_chunk(c)?);
+        }
+        current = next;
+        if current.is_empty() {
+            break;
+        }
+    }
+    Ok(current)
+}
+
+/// Delivers a watermark to a chain: each operator's output goes through the rest of the
+/// chain before the next operator sees the watermark.
+pub fn push_watermark(ops: &mut [Box<dyn Operator>], watermark: i64) -> Result<Vec<Chunk>> {
+    let mut out = Vec::new();
+    for i in 0..ops.len() {
+        let produced = ops[i].on_watermark(watermark)?;
+        for c in produced {
+            out.extend(push_chunk(&mut ops[i + 1..], c)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Ends a chain the same way.
+pub fn push_end(ops: &mut [Box<dyn Operator>]) -> Result<Vec<Chunk>> {
+    let mut out = Vec::new();
+    for i in 0..ops.len() {
+        let produced = ops[i].on_end()?;
+        for c in produced {
+            out.extend(push_chunk(&mut ops[i + 1..], c)?);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,48 @@
+//! `SELECT` expressions: computes output columns from input rows.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::physical_expr::PhysicalExpr;
+
+use super::chunk::Chunk;
+use super::operator::Operator;
+use crate::error::Result;
+
+/// Evaluates one DataFusion expression per output column; keeps row metadata.
+pub struct ProjectOp {
+    exprs: Vec<Arc<dyn PhysicalExpr>>,
+    schema: SchemaRef,
+    name: String,
+}
+
+impl ProjectOp {
+    /// A projection producing `schema` (one expression per field, same order).
+    pub fn new(exprs: Vec<Arc<dyn PhysicalExpr>>, schema: SchemaRef, name: &str) -> Self {
+        ProjectOp { exprs, schema, name: name.to_string() }
+    }
+}
+
+impl Operator for ProjectOp {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn on_chunk(&mut self, chunk: Chunk) -> Result<Vec<Chunk>> {
+        let n = chunk.num_rows();
+        let mut cols = Vec::with_capacity(self.exprs.len());
+        for (e, f) in self.exprs.iter().zip(self.schema.fields()) {
+            let a = e.evaluate(&chunk.batch)?.into_array(n)?;
+            let a =
+                if a.data_type() != f.data_type() { datafusion::arrow::compute::cast(&a, f.data_type())? } else { a };
+            cols.push(a);
+        }
+        let batch = RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            cols,
+            &RecordBatchOptions::new().with_row_count(Some(n)),
+        )?;
+        Ok(vec![chunk.with_batch(batch)])
+    }
+}

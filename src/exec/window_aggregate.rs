@@ -1,0 +1,404 @@
+//! `GROUP BY window_start, window_end, keys` over a TUMBLE / HOP / CUMULATE window TVF.
+//!
+//! Each row updates exactly one *pane* (see [`WindowKind`]); a window's result is its
+//! single pane (TUMBLE) or the merge of its panes' partial states (HOP, CUMULATE), so an
+//! event is aggregated once however many windows overlap it.
+//!
+//! Timing (Flink's rules, DESIGN's determinism rule):
+//! * a window `[start, end)` fires when the watermark reaches `end - 1`;
+//! * a row is late for a window when the watermark *just before that row* had already
+//!   reached `end - 1`; it is dropped from that window only, and counted when it is late
+//!   for every window it belongs to;
+//! * within a chunk, windows fire at the row where the per-row watermark crosses their
+//!   end, so results never depend on batch boundaries.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, TimestampMillisecondArray, UInt32Array};
+use datafusion::arrow::compute::{cast, take};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::PhysicalExpr;
+use serde::{Deserialize, Serialize};
+
+use super::chunk::Chunk;
+use super::groups::{constant_key, Groups};
+use super::operator::Operator;
+use super::state_codec::{decode_arrays, encode_arrays};
+use crate::error::{Error, Result};
+use crate::plan::window::WindowKind;
+
+/// Where each output column of the aggregate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputColumn {
+    /// `window_start`.
+    WindowStart,
+    /// `window_end`.
+    WindowEnd,
+    /// `window_time` (`window_end - 1 ms`).
+    WindowTime,
+    /// The i-th non-window grouping key.
+    Key(usize),
+    /// The i-th aggregate.
+    Aggregate(usize),
+}
+
+/// Everything needed to build a window aggregate operator (one per worker).
+#[derive(Debug, Clone)]
+pub struct WindowAggregateSpec {
+    /// Window shape.
+    pub kind: WindowKind,
+    /// The event-time column of the input.
+    pub time: Arc<dyn PhysicalExpr>,
+    /// Non-window grouping keys.
+    pub keys: Vec<Arc<dyn PhysicalExpr>>,
+    /// Schema of the key columns (see [`super::groups::key_schema`]).
+    pub key_schema: SchemaRef,
+    /// Aggregates with their optional `FILTER` predicates.
+    pub aggregates: Vec<(Arc<AggregateFunctionExpr>, Option<Arc<dyn PhysicalExpr>>)>,
+    /// Output column sources, in output order.
+    pub output: Vec<OutputColumn>,
+    /// Output schema.
+    pub schema: SchemaRef,
+}
+
+#[derive(Default)]
+struct Pane {
+    live: Option<Groups>,
+    /// Partial states drained from `live` (when a window of several panes fired, or at a
+    /// snapshot); merged again for every later window containing this pane.
+    frozen: Vec<(Vec<ArrayRef>, Vec<Vec<ArrayRef>>)>,
+}
+
+/// The operator. See the module docs.
+pub struct WindowAggregate {
+    spec: Arc<WindowAggregateSpec>,
+    aggs: Vec<Arc<AggregateFunctionExpr>>,
+    panes: BTreeMap<i64, Pane>,
+    watermark: i64,
+    late: u64,
+}
+
+impl WindowAggregate {
+    /// A fresh operator with no state and watermark at -∞.
+    pub fn new(spec: Arc<WindowAggregateSpec>) -> Self {
+        let aggs = spec.aggregates.iter().map(|(a, _)| Arc::clone(a)).collect();
+        WindowAggregate { spec, aggs, panes: BTreeMap::new(), watermark: i64::MIN, late: 0 }
+    }
+
+    /// Number of windows that have fired so far is not tracked; this is the number of panes
+    /// currently held (for tests and metrics).
+    pub fn open_panes(&self) -> usize {
+        self.panes.len()
+    }
+
+    fn fire_index(&self, w: i64) -> i64 {
+        let (period, phase) = self.spec.kind.fire_period();
+        w.saturating_add(1).saturating_sub(phase).div_euclid(period)
+    }
+
+    /// Adds rows `[from, to)` of the evaluated columns.
+    fn add_rows(&mut self, cols: &Evaluated, from: usize, to: usize, current_wm: i64) -> Result<()> {
+        let kind = self.spec.kind;
+        let mut by_pane: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+        let mut all_same: Option<i64> = None;
+        let mut uniform = true;
+        for i in from..to {
+            if cols.time.is_null(i) {
+                self.late += 1;
+                uniform = false;
+                continue;
+            }
+            let t = cols.time.value(i);
+            let w = cols.row_wm.as_ref().map(|w| w.value(i)).unwrap_or(current_wm);
+            if kind.last_end(t).saturating_sub(1) <= w {
+                self.late += 1;
+                uniform = false;
+                continue;
+            }
+            let p = kind.pane_start(t);
+            match all_same {
+                None => all_same = Some(p),
+                Some(q) if q != p => uniform = false,
+                _ => {}
+            }
+            by_pane.entry(p).or_default().push(i as u32);
+        }
+        if uniform {
+            if let Some(p) = all_same {
+                let len = to - from;
+                let keys: Vec<ArrayRef> = cols.keys.iter().map(|k| k.slice(from, len)).collect();
+                let args: Vec<Vec<ArrayRef>> =
+                    cols.args.iter().map(|a| a.iter().map(|c| c.slice(from, len)).collect()).collect();
+                let filters: Vec<Option<BooleanArray>> =
+                    cols.filters.iter().map(|f| f.as_ref().map(|f| f.slice(from, len))).collect();
+                return self.pane_update(p, &keys, &args, &filters);
+            }
+        }
+        for (p, idx) in by_pane {
+            let idx = UInt32Array::from(idx);
+            let keys = cols.keys.iter().map(|k| take(k, &idx, None)).collect::<std::result::Result<Vec<_>, _>>()?;
+            let mut args = Vec::with_capacity(cols.args.len());
+            for a in &cols.args {
+                args.push(a.iter().map(|c| take(c, &idx, None)).collect::<std::result::Result<Vec<_>, _>>()?);
+            }
+            let mut filters = Vec::with_capacity(cols.filters.len());
+            for f in &cols.filters {
+                filters.push(match f {
+                    Some(f) => Some(
+                        take(f, &idx, None)?
+                            .as_any()
+                            .downcast_ref::<BooleanArray>()
+                            .cloned()
+                            .unwrap_or_else(|| BooleanArray::from(Vec::<bool>::new())),
+                    ),
+                    None => None,
+                });
+            }
+            self.pane_update(p, &keys, &args, &filters)?;
+        }
+        Ok(())
+    }
+
+    fn pane_update(
+        &mut self,
+        pane: i64,
+        keys: &[ArrayRef],
+        args: &[Vec<ArrayRef>],
+        filters: &[Option<BooleanArray>],
+    ) -> Result<()> {
+        let entry = self.panes.entry(pane).or_default();
+        if entry.live.is_none() {
+            entry.live = Some(Groups::new(&self.spec.key_schema, &self.aggs)?);
+        }
+        entry.live.as_mut().expect("just set").update(keys, args, filters)
+    }
+
+    /// Advances the watermark to `w`, returning the results of windows that close.
+    fn advance(&mut self, w: i64) -> Result<Vec<Chunk>> {
+        if w <= self.watermark {
+            return Ok(vec![]);
+        }
+        let old = self.watermark;
+        let kind = self.spec.kind;
+        let mut due: BTreeSet<(i64, i64)> = BTreeSet::new();
+        for &p in self.panes.keys() {
+            for (s, e) in kind.windows_of_pane(p) {
+                let close = e.saturating_sub(1);
+                if close > old && close <= w {
+                    due.insert((e, s));
+                }
+            }
+            if p > w {
+                break;
+            }
+        }
+        let mut out = Vec::new();
+        for (end, start) in due {
+            if let Some(batch) = self.window_result(start, end)? {
+                out.push(Chunk::inserts(batch));
+            }
+        }
+        let expired: Vec<i64> =
+            self.panes.keys().copied().filter(|&p| kind.last_end_of_pane(p).saturating_sub(1) <= w).collect();
+        for p in expired {
+            self.panes.remove(&p);
+        }
+        self.watermark = w;
+        Ok(out)
+    }
+
+    fn window_result(&mut self, start: i64, end: i64) -> Result<Option<RecordBatch>> {
+        let kind = self.spec.kind;
+        let (keys, values) = if kind.single_pane() && self.panes.get(&start).is_some_and(|p| p.frozen.is_empty()) {
+            match self.panes.get_mut(&start).and_then(|p| p.live.as_mut()) {
+                Some(g) if !g.is_empty() => g.evaluate()?,
+                _ => return Ok(None),
+            }
+        } else {
+            let mut merged = Groups::new(&self.spec.key_schema, &self.aggs)?;
+            for p in kind.panes_of_window(start, end) {
+                let Some(pane) = self.panes.get_mut(&p) else { continue };
+                if let Some(mut live) = pane.live.take() {
+                    if !live.is_empty() {
+                        pane.frozen.push(live.take_state()?);
+                    }
+                }
+                for (k, s) in &pane.frozen {
+                    merged.merge(k, s)?;
+                }
+            }
+            if merged.is_empty() {
+                return Ok(None);
+            }
+            merged.evaluate()?
+        };
+        self.build_output(start, end, keys, values).map(Some)
+    }
+
+    fn build_output(&self, start: i64, end: i64, keys: Vec<ArrayRef>, values: Vec<ArrayRef>) -> Result<RecordBatch> {
+        let n = keys.first().map(|k| k.len()).unwrap_or(0);
+        let ts = |v: i64| -> ArrayRef { Arc::new(TimestampMillisecondArray::from(vec![v; n])) };
+        let mut cols = Vec::with_capacity(self.spec.output.len());
+        for (src, field) in self.spec.output.iter().zip(self.spec.schema.fields()) {
+            let a = match src {
+                OutputColumn::WindowStart => ts(start),
+                OutputColumn::WindowEnd => ts(end),
+                OutputColumn::WindowTime => ts(end - 1),
+                OutputColumn::Key(i) => keys[*i].clone(),
+                OutputColumn::Aggregate(i) => values[*i].clone(),
+            };
+            let a = if a.data_type() != field.data_type() { cast(&a, field.data_type())? } else { a };
+            cols.push(a);
+        }
+        Ok(RecordBatch::try_new(self.spec.schema.clone(), cols)?)
+    }
+
+    fn evaluate(
+        &self,
+        batch: &RecordBatch,
+    ) -> Result<(TimestampMillisecondArray, Vec<ArrayRef>, Vec<Vec<ArrayRef>>, Vec<Option<BooleanArray>>)> {
+        let n = batch.num_rows();
+        let t = self.spec.time.evaluate(batch)?.into_array(n)?;
+        let t = cast(&t, &DataType::Timestamp(TimeUnit::Millisecond, None))?;
+        let time = t
+            .as_any()
+            .downcast_ref::<TimestampMillisecondArray>()
+            .ok_or_else(|| Error::internal("window time column is not a timestamp"))?
+            .clone();
+        let keys = if self.spec.keys.is_empty() {
+            constant_key(n)
+        } else {
+            self.spec
+                .keys
+                .iter()
+                .map(|k| k.evaluate(batch)?.into_array(n))
+                .collect::<datafusion::error::Result<Vec<_>>>()?
+        };
+        let mut args = Vec::with_capacity(self.aggs.len());
+        let mut filters = Vec::with_capacity(self.aggs.len());
+        for (agg, filter) in &self.spec.aggregates {
+            args.push(
+                agg.expressions()
+                    .iter()
+                    .map(|e| e.evaluate(batch)?.into_array(n))
+                    .collect::<datafusion::error::Result<Vec<_>>>()?,
+            );
+            filters.push(match filter {
+                Some(f) => Some(
+                    f.evaluate(batch)?
+                        .into_array(n)?
+                        .as_any()
+                        .downcast_ref::<BooleanArray>()
+                        .cloned()
+                        .ok_or_else(|| Error::internal("FILTER is not boolean"))?,
+                ),
+                None => None,
+            });
+        }
+        Ok((time, keys, args, filters))
+    }
+}
+
+struct Evaluated {
+    time: TimestampMillisecondArray,
+    row_wm: Option<Arc<Int64Array>>,
+    keys: Vec<ArrayRef>,
+    args: Vec<Vec<ArrayRef>>,
+    filters: Vec<Option<BooleanArray>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    watermark: i64,
+    late: u64,
+    /// (pane start, encoded key columns, encoded state columns per aggregate)
+    panes: Vec<(i64, Vec<(Vec<u8>, Vec<Vec<u8>>)>)>,
+}
+
+impl Operator for WindowAggregate {
+    fn name(&self) -> &str {
+        "WindowAggregate"
+    }
+
+    fn on_chunk(&mut self, chunk: Chunk) -> Result<Vec<Chunk>> {
+        let (time, keys, args, filters) = self.evaluate(&chunk.batch)?;
+        let cols = Evaluated { time, row_wm: chunk.row_watermarks.clone(), keys, args, filters };
+        let n = chunk.num_rows();
+        let mut out = Vec::new();
+        let mut from = 0;
+        if let Some(wm) = cols.row_wm.clone() {
+            let mut fired = self.fire_index(self.watermark);
+            for i in 0..n {
+                let w = wm.value(i);
+                if w > self.watermark && self.fire_index(w) > fired {
+                    let current = self.watermark;
+                    self.add_rows(&cols, from, i, current)?;
+                    out.extend(self.advance(w)?);
+                    fired = self.fire_index(w);
+                    from = i;
+                }
+            }
+        }
+        let current = self.watermark;
+        self.add_rows(&cols, from, n, current)?;
+        Ok(out)
+    }
+
+    fn on_watermark(&mut self, watermark: i64) -> Result<Vec<Chunk>> {
+        self.advance(watermark)
+    }
+
+    fn on_end(&mut self) -> Result<Vec<Chunk>> {
+        Ok(vec![])
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<u8>> {
+        let mut panes = Vec::new();
+        for (&p, pane) in self.panes.iter_mut() {
+            if let Some(mut live) = pane.live.take() {
+                if !live.is_empty() {
+                    pane.frozen.push(live.take_state()?);
+                }
+            }
+            let mut parts = Vec::new();
+            for (k, s) in &pane.frozen {
+                parts.push((encode_arrays(k)?, s.iter().map(|a| encode_arrays(a)).collect::<Result<Vec<_>>>()?));
+            }
+            panes.push((p, parts));
+        }
+        let snap = Snapshot { watermark: self.watermark, late: self.late, panes };
+        serde_json::to_vec(&snap).map_err(|e| Error::internal(format!("snapshot: {e}")))
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<()> {
+        let snap: Snapshot = serde_json::from_slice(state).map_err(|e| Error::internal(format!("restore: {e}")))?;
+        self.watermark = snap.watermark;
+        self.late = snap.late;
+        self.panes.clear();
+        for (p, parts) in snap.panes {
+            let mut pane = Pane::default();
+            for (k, s) in parts {
+                pane.frozen.push((decode_arrays(&k)?, s.iter().map(|a| decode_arrays(a)).collect::<Result<Vec<_>>>()?));
+            }
+            self.panes.insert(p, pane);
+        }
+        Ok(())
+    }
+
+    fn late_rows(&self) -> u64 {
+        self.late
+    }
+
+    fn state_keys(&self) -> usize {
+        self.panes
+            .values()
+            .map(|p| {
+                p.live.as_ref().map(Groups::len).unwrap_or(0)
+                    + p.frozen.iter().map(|(k, _)| k.first().map(|a| a.len()).unwrap_or(0)).sum::<usize>()
+            })
+            .sum()
+    }
+}

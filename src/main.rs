@@ -1,0 +1,150 @@
+//! The `wavecrest` command: a thin layer over the library.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use wavecrest::runtime::Cancel;
+use wavecrest::sink::{OutputFormat, StdoutSink};
+use wavecrest::sql::parse_statements;
+use wavecrest::{Error, Output, Session, Target};
+
+#[derive(Parser)]
+#[command(name = "wavecrest", version, about = "Streaming SQL with event-time windows and changelog output")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the statements of a SQL file; continuous queries run together until their inputs end (or Ctrl-C).
+    Run {
+        /// Output format for SELECT results on stdout.
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// The SQL file.
+        file: PathBuf,
+    },
+    /// Print the operator pipeline of every query in a SQL file.
+    Explain {
+        /// The SQL file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wavecrest: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Some(Command::Run { format, file }) => read(&file).and_then(|sql| {
+            let format: OutputFormat = format.parse()?;
+            runtime
+                .block_on(run_script(&sql, format, false))
+                .map_err(|e| (e, sql))
+                .map_err(|(e, sql)| Error { message: e.render(&sql), ..e })
+        }),
+        Some(Command::Explain { file }) => read(&file).and_then(|sql| {
+            runtime
+                .block_on(run_script(&sql, OutputFormat::Table, true))
+                .map_err(|e| Error { message: e.render(&sql), ..e })
+        }),
+        None => {
+            if std::io::stdin().is_terminal() {
+                eprintln!("wavecrest: the interactive shell is not available yet; run a file with `wavecrest run FILE.sql`, or pipe SQL in: `wavecrest < FILE.sql`");
+                return ExitCode::FAILURE;
+            }
+            let mut sql = String::new();
+            match std::io::stdin().read_to_string(&mut sql) {
+                Ok(_) => runtime
+                    .block_on(run_script(&sql, OutputFormat::Table, false))
+                    .map_err(|e| Error { message: e.render(&sql), ..e }),
+                Err(e) => Err(Error::from(e)),
+            }
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `render` already put the kind and location in the message when it had them.
+            if e.message.contains('\n') {
+                eprintln!("wavecrest: {}", e.message);
+            } else {
+                eprintln!("wavecrest: {e}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read(path: &PathBuf) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|e| Error::external(format!("cannot read {}: {e}", path.display())))
+}
+
+/// Executes a script: DDL at once, then all continuous statements as one job.
+async fn run_script(sql: &str, format: OutputFormat, explain_only: bool) -> Result<(), Error> {
+    let statements = parse_statements(sql)?;
+    let mut session = Session::new();
+    let mut continuous = Vec::new();
+    for stmt in &statements {
+        match session.execute(stmt)? {
+            Output::Done(msg) => eprintln!("{msg}"),
+            Output::Text(text) => print!("{text}"),
+            Output::Continuous(c) => {
+                if explain_only {
+                    if let Target::Table(t) = &c.target {
+                        println!("Sink: {t}");
+                    }
+                    print!("{}", c.plan.explain(session.parallelism()));
+                    continue;
+                }
+                continuous.push((stmt.location, c));
+            }
+        }
+    }
+    if continuous.is_empty() {
+        return Ok(());
+    }
+    let to_client = continuous.iter().filter(|(_, c)| c.target == Target::Client).count();
+    if to_client > 1 && format != OutputFormat::Table {
+        let second = continuous.iter().filter(|(_, c)| c.target == Target::Client).nth(1).map(|(l, _)| *l);
+        return Err(Error::sql_at(
+            format!("--format {format}: a file may hold only one SELECT writing to stdout; send the others to sink tables with INSERT INTO"),
+            second,
+        ));
+    }
+    let cancel = Cancel::new();
+    let on_ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("wavecrest: stopping (Ctrl-C)");
+            on_ctrl_c.cancel();
+        }
+    });
+    let started = Instant::now();
+    let statements = continuous.into_iter().map(|(_, c)| c).collect();
+    let metrics = session
+        .run(statements, |plan| Ok(Box::new(StdoutSink::new(plan.schema.clone(), format)) as _), true, cancel)
+        .await?;
+    let secs = started.elapsed().as_secs_f64();
+    let rows_in = metrics.rows_in();
+    eprintln!(
+        "wavecrest: {} rows in, {} rows out, {} late rows dropped, {} bad rows skipped, {} dead-lettered, {:.2} s ({:.0} rows/s)",
+        rows_in,
+        metrics.rows_out.load(std::sync::atomic::Ordering::Relaxed),
+        metrics.late_dropped.load(std::sync::atomic::Ordering::Relaxed),
+        metrics.skipped(),
+        metrics.dead_lettered(),
+        secs,
+        rows_in as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! Planning: statements → catalog changes and streaming query plans.
+
+pub mod catalog;
+pub mod lower;
+pub mod pipeline;
+pub mod planner;
+pub mod window;
+pub mod window_tvf;
+
+pub use pipeline::QueryPlan;
+pub use planner::{Planner, SourcePlan};

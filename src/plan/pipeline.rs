@@ -1,0 +1,126 @@
+//! The physical streaming plan of one query: a source and a chain of stages, each stage
+//! a chain of operators run by one or more workers.
+//!
+//! ```text
+//! source ─▶ stage 0 (1 worker: filters, projections)
+//!        ─hash(keys)▶ stage 1 (N workers: window aggregate, projections) ─▶ sink
+//! ```
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::physical_expr::PhysicalExpr;
+
+use crate::exec::filter::FilterOp;
+use crate::exec::operator::Operator;
+use crate::exec::project::ProjectOp;
+use crate::exec::window_aggregate::{WindowAggregate, WindowAggregateSpec};
+
+/// How rows reach the workers of a stage.
+#[derive(Debug, Clone)]
+pub enum Partitioning {
+    /// The first stage: one worker fed by the source.
+    Source,
+    /// By hash of these key expressions over `parallelism` workers.
+    Hash(Vec<Arc<dyn PhysicalExpr>>),
+    /// All rows to one worker (aggregates without keys).
+    Single,
+}
+
+/// An operator to instantiate once per worker.
+#[derive(Debug, Clone)]
+pub enum OpSpec {
+    /// `WHERE`.
+    Filter {
+        /// Predicate over the input.
+        predicate: Arc<dyn PhysicalExpr>,
+        /// Its SQL-ish text, for EXPLAIN.
+        display: String,
+    },
+    /// `SELECT` list.
+    Project {
+        /// One expression per output column.
+        exprs: Vec<Arc<dyn PhysicalExpr>>,
+        /// Output schema.
+        schema: SchemaRef,
+        /// Text for EXPLAIN.
+        display: String,
+    },
+    /// Window aggregate.
+    WindowAggregate {
+        /// The operator's plan.
+        spec: Arc<WindowAggregateSpec>,
+        /// Text for EXPLAIN.
+        display: String,
+    },
+}
+
+impl OpSpec {
+    /// Builds a fresh operator.
+    pub fn build(&self) -> Box<dyn Operator> {
+        match self {
+            OpSpec::Filter { predicate, .. } => Box::new(FilterOp::new(Arc::clone(predicate))),
+            OpSpec::Project { exprs, schema, .. } => Box::new(ProjectOp::new(exprs.clone(), schema.clone(), "Project")),
+            OpSpec::WindowAggregate { spec, .. } => Box::new(WindowAggregate::new(Arc::clone(spec))),
+        }
+    }
+
+    /// One line for EXPLAIN.
+    pub fn describe(&self) -> String {
+        match self {
+            OpSpec::Filter { display, .. } => format!("Filter: {display}"),
+            OpSpec::Project { display, .. } => format!("Project: {display}"),
+            OpSpec::WindowAggregate { display, .. } => format!("WindowAggregate: {display}"),
+        }
+    }
+}
+
+/// A stage: a partitioning and the operators each of its workers runs.
+#[derive(Debug, Clone)]
+pub struct StagePlan {
+    /// How input rows are distributed.
+    pub partitioning: Partitioning,
+    /// Operators, first to last.
+    pub ops: Vec<OpSpec>,
+}
+
+/// A query's streaming plan.
+#[derive(Debug, Clone)]
+pub struct QueryPlan {
+    /// The table the query reads.
+    pub source: String,
+    /// Stages, source side first.
+    pub stages: Vec<StagePlan>,
+    /// Output schema.
+    pub schema: SchemaRef,
+    /// Whether the output is append-only (`+I` only).
+    pub append_only: bool,
+}
+
+impl QueryPlan {
+    /// The operator pipeline as text (EXPLAIN), top = sink side.
+    pub fn explain(&self, parallelism: usize) -> String {
+        let mut out = String::new();
+        let columns = self.schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ");
+        let mode = if self.append_only { "append-only" } else { "updating" };
+        let _ = writeln!(out, "Output: {columns} ({mode})");
+        for (i, stage) in self.stages.iter().enumerate().rev() {
+            let (how, workers) = match &stage.partitioning {
+                Partitioning::Source => ("from source".to_string(), 1),
+                Partitioning::Single => ("single worker".to_string(), 1),
+                Partitioning::Hash(keys) => {
+                    let keys = keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", ");
+                    (format!("hash({keys})"), parallelism)
+                }
+            };
+            let plural = if workers == 1 { "" } else { "s" };
+            let _ = writeln!(out, "Stage {i} [{how}, {workers} worker{plural}]");
+            for op in stage.ops.iter().rev() {
+                let _ = writeln!(out, "  {}", op.describe());
+            }
+        }
+        let _ = writeln!(out, "Source: {}", self.source);
+        out
+    }
+}

@@ -1,0 +1,257 @@
+//! The planner: a catalog of tables and views plus DataFusion's SQL planner configured for
+//! streaming (window TVFs). SQL query → checked [`QueryPlan`], without any runtime.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::view::ViewTable;
+use datafusion::common::tree_node::TreeNode;
+use datafusion::common::DFSchema;
+use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan};
+use datafusion::optimizer::analyzer::type_coercion::TypeCoercionRewriter;
+use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
+use datafusion::sql::sqlparser::ast::{self, ExprWithAlias};
+
+use super::catalog::{mentions_proctime, physical_schema, StreamTable, TableDef};
+use super::lower::lower;
+use super::pipeline::QueryPlan;
+use super::window_tvf::WindowTvfPlanner;
+use crate::error::{Error, Result};
+use crate::sql::ast::CreateTable;
+
+/// How a source table's rows become the table's full schema and its watermark.
+#[derive(Debug, Clone)]
+pub struct SourcePlan {
+    /// The table.
+    pub table: TableDef,
+    /// Expressions over the physical schema producing the full schema, when the table has
+    /// computed columns.
+    pub computed: Option<Vec<Arc<dyn PhysicalExpr>>>,
+    /// The watermark expression over the full schema (timestamps), if any.
+    pub watermark: Option<Arc<dyn PhysicalExpr>>,
+}
+
+/// SQL → streaming plans. Holds tables and views; never runs anything.
+pub struct Planner {
+    ctx: SessionContext,
+    tables: BTreeMap<String, TableDef>,
+    views: BTreeMap<String, (ast::Query, SchemaRef)>,
+}
+
+impl Default for Planner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Planner {
+    /// An empty catalog.
+    pub fn new() -> Self {
+        let config = SessionConfig::new().with_information_schema(false);
+        let ctx = SessionContext::new_with_config(config);
+        ctx.register_relation_planner(Arc::new(WindowTvfPlanner)).expect("registering a relation planner cannot fail");
+        Planner { ctx, tables: BTreeMap::new(), views: BTreeMap::new() }
+    }
+
+    /// The DataFusion context (to register UDFs, for instance).
+    pub fn datafusion(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// A declared table.
+    pub fn table(&self, name: &str) -> Option<&TableDef> {
+        self.tables.get(name)
+    }
+
+    /// A declared table, mutably (for `INSERT INTO t VALUES`).
+    pub fn table_mut(&mut self, name: &str) -> Option<&mut TableDef> {
+        self.tables.get_mut(name)
+    }
+
+    /// Names of tables and views, sorted, with their kind.
+    pub fn list(&self) -> Vec<(String, &'static str)> {
+        let mut out: Vec<_> = self.tables.keys().map(|t| (t.clone(), "table")).collect();
+        out.extend(self.views.keys().map(|v| (v.clone(), "view")));
+        out.sort();
+        out
+    }
+
+    /// Schema of a table or view.
+    pub fn schema_of(&self, name: &str) -> Option<SchemaRef> {
+        self.tables.get(name).map(|t| t.schema.clone()).or_else(|| self.views.get(name).map(|v| v.1.clone()))
+    }
+
+    /// Declares a table from its DDL (without `AS query`).
+    pub fn create_table(&mut self, ddl: &CreateTable) -> Result<()> {
+        if self.tables.contains_key(&ddl.name) || self.views.contains_key(&ddl.name) {
+            if ddl.if_not_exists {
+                return Ok(());
+            }
+            return Err(Error::sql(format!("table or view '{}' already exists", ddl.name)));
+        }
+        let physical = physical_schema(ddl)?;
+        let physical_df = DFSchema::try_from(physical.as_ref().clone())?;
+        let mut fields = Vec::new();
+        for c in &ddl.columns {
+            match &c.computed {
+                None => fields.push(physical.field_with_name(&c.name)?.clone()),
+                Some(e) => {
+                    if mentions_proctime(e) {
+                        return Err(Error::sql(format!(
+                            "column '{}': processing time (PROCTIME()) is not supported yet; use an event-time column with a WATERMARK",
+                            c.name
+                        )));
+                    }
+                    let expr = self.logical_expr(e, &physical_df)?;
+                    fields.push(Field::new(&c.name, expr.get_type(&physical_df)?, true));
+                }
+            }
+        }
+        let schema: SchemaRef = Arc::new(Schema::new(fields));
+        let time_attribute = match &ddl.watermark {
+            None => None,
+            Some(w) => {
+                let f = schema.field_with_name(&w.column).map_err(|_| {
+                    Error::sql(format!("WATERMARK FOR {}: no column '{}' in table '{}'", w.column, w.column, ddl.name))
+                })?;
+                if !matches!(f.data_type(), DataType::Timestamp(_, _)) {
+                    return Err(Error::sql(format!(
+                        "WATERMARK FOR {}: the column must be a TIMESTAMP, not {}",
+                        w.column,
+                        f.data_type()
+                    )));
+                }
+                Some(w.column.clone())
+            }
+        };
+        for k in &ddl.primary_key {
+            if schema.field_with_name(k).is_err() {
+                return Err(Error::sql(format!("PRIMARY KEY column '{k}' is not a column of '{}'", ddl.name)));
+            }
+        }
+        let def = TableDef {
+            name: ddl.name.clone(),
+            ddl: ddl.clone(),
+            physical_schema: physical,
+            schema: schema.clone(),
+            time_attribute: time_attribute.clone(),
+            values: vec![],
+        };
+        // Validate the watermark expression now, so errors come with the DDL.
+        self.source_plan_of(&def)?;
+        let provider = StreamTable { name: ddl.name.clone(), schema, time_attribute };
+        self.ctx.register_table(ddl.name.as_str(), Arc::new(provider))?;
+        self.tables.insert(ddl.name.clone(), def);
+        Ok(())
+    }
+
+    /// Declares a view. Views are inlined into the queries that read them.
+    pub fn create_view(&mut self, name: &str, query: &ast::Query, or_replace: bool) -> Result<()> {
+        if self.tables.contains_key(name) {
+            return Err(Error::sql(format!("'{name}' is a table")));
+        }
+        if self.views.contains_key(name) && !or_replace {
+            return Err(Error::sql(format!("view '{name}' already exists (use CREATE OR REPLACE VIEW)")));
+        }
+        let plan = self.logical_plan(query)?;
+        // Check that the view is a valid streaming query now rather than when used.
+        lower(&plan, self.ctx.state().execution_props())?;
+        let schema = super::lower::nullable(plan.schema());
+        self.ctx.deregister_table(name)?;
+        self.ctx.register_table(name, Arc::new(ViewTable::new(plan, Some(query.to_string()))))?;
+        self.views.insert(name.to_string(), (query.clone(), schema));
+        Ok(())
+    }
+
+    /// Drops a table or view.
+    pub fn drop(&mut self, name: &str, view: bool, if_exists: bool) -> Result<()> {
+        let removed = if view { self.views.remove(name).is_some() } else { self.tables.remove(name).is_some() };
+        if !removed {
+            if if_exists {
+                return Ok(());
+            }
+            let what = if view { "view" } else { "table" };
+            return Err(Error::sql(format!("no {what} named '{name}'")));
+        }
+        self.ctx.deregister_table(name)?;
+        Ok(())
+    }
+
+    /// Plans a continuous query.
+    pub fn plan_query(&self, query: &ast::Query) -> Result<QueryPlan> {
+        let plan = self.logical_plan(query)?;
+        lower(&plan, self.ctx.state().execution_props())
+    }
+
+    /// DataFusion's analyzed logical plan of a query (names resolved, types coerced).
+    pub fn logical_plan(&self, query: &ast::Query) -> Result<LogicalPlan> {
+        if mentions_proctime_query(query) {
+            return Err(Error::sql(
+                "processing time (PROCTIME()) is not supported yet; use an event-time column with a WATERMARK",
+            ));
+        }
+        let state = self.ctx.state();
+        let mut query = query.clone();
+        crate::sql::tvf_args::expose_tvf_tables(&mut query);
+        let stmt = datafusion::sql::parser::Statement::Statement(Box::new(ast::Statement::Query(Box::new(query))));
+        let plan = futures::executor::block_on(state.statement_to_plan(stmt))?;
+        let analyzed = state.analyzer().execute_and_check(plan, state.config_options(), |_, _| {})?;
+        Ok(analyzed)
+    }
+
+    /// How to read a table: computed columns and watermark as physical expressions.
+    pub fn source_plan(&self, name: &str) -> Result<SourcePlan> {
+        let def = self.tables.get(name).ok_or_else(|| Error::sql(format!("no table named '{name}'")))?;
+        self.source_plan_of(def)
+    }
+
+    fn source_plan_of(&self, def: &TableDef) -> Result<SourcePlan> {
+        let props = self.ctx.state().execution_props().clone();
+        let physical_df = DFSchema::try_from(def.physical_schema.as_ref().clone())?;
+        let computed = if def.ddl.columns.iter().any(|c| c.computed.is_some()) {
+            let mut exprs = Vec::new();
+            for c in &def.ddl.columns {
+                let e = match &c.computed {
+                    None => Expr::Column(datafusion::common::Column::from_name(&c.name)),
+                    Some(e) => self.logical_expr(e, &physical_df)?,
+                };
+                exprs.push(create_physical_expr(&e, &physical_df, &props, &PhysicalPlanningContext::default())?);
+            }
+            Some(exprs)
+        } else {
+            None
+        };
+        let full_df = DFSchema::try_from(def.schema.as_ref().clone())?;
+        let watermark = match &def.ddl.watermark {
+            None => None,
+            Some(w) => {
+                let e = match &w.expr {
+                    None => Expr::Column(datafusion::common::Column::from_name(&w.column)),
+                    Some(e) => self.logical_expr(e, &full_df)?,
+                };
+                if !matches!(e.get_type(&full_df)?, DataType::Timestamp(_, _)) {
+                    return Err(Error::sql(format!(
+                        "WATERMARK FOR {}: the expression must give a TIMESTAMP",
+                        w.column
+                    )));
+                }
+                Some(create_physical_expr(&e, &full_df, &props, &PhysicalPlanningContext::default())?)
+            }
+        };
+        Ok(SourcePlan { table: def.clone(), computed, watermark })
+    }
+
+    fn logical_expr(&self, e: &ast::Expr, schema: &DFSchema) -> Result<Expr> {
+        let state = self.ctx.state();
+        let expr = state.create_logical_expr_from_sql_expr(ExprWithAlias { expr: e.clone(), alias: None }, schema)?;
+        let mut rewriter = TypeCoercionRewriter::new(schema);
+        Ok(expr.rewrite(&mut rewriter)?.data)
+    }
+}
+
+fn mentions_proctime_query(q: &ast::Query) -> bool {
+    q.to_string().to_ascii_uppercase().contains("PROCTIME(")
+}

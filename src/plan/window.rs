@@ -1,0 +1,226 @@
+//! Window assignment arithmetic for TUMBLE, HOP and CUMULATE, all in milliseconds.
+//!
+//! Windows are built from *panes*: the largest interval such that every window is a whole
+//! number of panes. Each row updates exactly one pane; a window's result merges its panes.
+//!
+//! ```text
+//! HOP(slide = 5, size = 10)       panes of 5:  |p0|p1|p2|p3|
+//!   window [0,10)  = p0 + p1                   |--w0--|
+//!   window [5,15)  = p1 + p2                      |--w1--|
+//! CUMULATE(step = 5, max = 15)    panes of 5:  |p0|p1|p2|
+//!   windows [0,5) = p0, [0,10) = p0+p1, [0,15) = p0+p1+p2
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// A window TVF's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Serialize, Deserialize)]
+pub enum WindowKind {
+    /// `TUMBLE(.., size [, offset])`.
+    Tumble {
+        /// Window length.
+        size: i64,
+        /// Alignment offset.
+        offset: i64,
+    },
+    /// `HOP(.., slide, size [, offset])`.
+    Hop {
+        /// Distance between window starts.
+        slide: i64,
+        /// Window length.
+        size: i64,
+        /// Alignment offset.
+        offset: i64,
+    },
+    /// `CUMULATE(.., step, max_size [, offset])`.
+    Cumulate {
+        /// Growth step.
+        step: i64,
+        /// Length of the largest window.
+        max_size: i64,
+        /// Alignment offset.
+        offset: i64,
+    },
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+fn align(t: i64, period: i64, offset: i64) -> i64 {
+    t - (t - offset).rem_euclid(period)
+}
+
+impl WindowKind {
+    /// Checks sizes are positive and compatible.
+    pub fn validate(&self) -> Result<(), String> {
+        match *self {
+            WindowKind::Tumble { size, .. } if size <= 0 => Err("TUMBLE size must be positive".into()),
+            WindowKind::Hop { slide, size, .. } if slide <= 0 || size <= 0 => {
+                Err("HOP slide and size must be positive".into())
+            }
+            WindowKind::Cumulate { step, max_size, .. } if step <= 0 || max_size <= 0 => {
+                Err("CUMULATE step and max size must be positive".into())
+            }
+            WindowKind::Cumulate { step, max_size, .. } if max_size % step != 0 => {
+                Err("CUMULATE max size must be a whole multiple of the step".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The pane length.
+    pub fn pane_size(&self) -> i64 {
+        match *self {
+            WindowKind::Tumble { size, .. } => size,
+            WindowKind::Hop { slide, size, .. } => gcd(slide, size),
+            WindowKind::Cumulate { step, .. } => step,
+        }
+    }
+
+    fn offset(&self) -> i64 {
+        match *self {
+            WindowKind::Tumble { offset, .. }
+            | WindowKind::Hop { offset, .. }
+            | WindowKind::Cumulate { offset, .. } => offset,
+        }
+    }
+
+    /// Start of the pane holding event time `t`.
+    pub fn pane_start(&self, t: i64) -> i64 {
+        align(t, self.pane_size(), self.offset())
+    }
+
+    /// Whether a window is exactly one pane (TUMBLE): no merging needed.
+    pub fn single_pane(&self) -> bool {
+        matches!(self, WindowKind::Tumble { .. })
+    }
+
+    /// The windows `(start, end)` that contain the pane starting at `pane`, by ascending end.
+    pub fn windows_of_pane(&self, pane: i64) -> Vec<(i64, i64)> {
+        match *self {
+            WindowKind::Tumble { size, .. } => vec![(pane, pane + size)],
+            WindowKind::Hop { slide, size, offset } => {
+                let p = self.pane_size();
+                let mut s = align(pane + p - size, slide, offset);
+                if s < pane + p - size {
+                    s += slide;
+                }
+                let mut out = Vec::new();
+                while s <= pane {
+                    out.push((s, s + size));
+                    s += slide;
+                }
+                out
+            }
+            WindowKind::Cumulate { step, max_size, offset } => {
+                let base = align(pane, max_size, offset);
+                let mut out = Vec::new();
+                let mut end = pane + step;
+                while end <= base + max_size {
+                    out.push((base, end));
+                    end += step;
+                }
+                out
+            }
+        }
+    }
+
+    /// Pane starts making up window `[start, end)`.
+    pub fn panes_of_window(&self, start: i64, end: i64) -> impl Iterator<Item = i64> {
+        let p = self.pane_size();
+        (0..(end - start) / p).map(move |i| start + i * p)
+    }
+
+    /// End of the last window containing the pane: once the watermark reaches `end - 1`,
+    /// the pane is no longer needed.
+    pub fn last_end_of_pane(&self, pane: i64) -> i64 {
+        self.windows_of_pane(pane).last().map(|w| w.1).unwrap_or(pane + self.pane_size())
+    }
+
+    /// End of the last window containing event time `t`.
+    pub fn last_end(&self, t: i64) -> i64 {
+        self.last_end_of_pane(self.pane_start(t))
+    }
+
+    /// Window ends are `phase + k * period`: any point where a window can fire.
+    pub fn fire_period(&self) -> (i64, i64) {
+        match *self {
+            WindowKind::Tumble { size, offset } => (size, offset),
+            WindowKind::Hop { slide, size, offset } => (slide, offset + size),
+            WindowKind::Cumulate { step, offset, .. } => (step, offset),
+        }
+    }
+
+    /// SQL-ish description for EXPLAIN.
+    pub fn describe(&self) -> String {
+        match *self {
+            WindowKind::Tumble { size, offset } => format!("TUMBLE(size={}{})", ms(size), off(offset)),
+            WindowKind::Hop { slide, size, offset } => {
+                format!("HOP(slide={}, size={}{})", ms(slide), ms(size), off(offset))
+            }
+            WindowKind::Cumulate { step, max_size, offset } => {
+                format!("CUMULATE(step={}, max_size={}{})", ms(step), ms(max_size), off(offset))
+            }
+        }
+    }
+}
+
+fn off(o: i64) -> String {
+    if o == 0 {
+        String::new()
+    } else {
+        format!(", offset={}", ms(o))
+    }
+}
+
+/// Formats milliseconds compactly (`10s`, `1500ms`, `5min`).
+pub fn ms(v: i64) -> String {
+    if v % 3_600_000 == 0 && v != 0 {
+        format!("{}h", v / 3_600_000)
+    } else if v % 60_000 == 0 && v != 0 {
+        format!("{}min", v / 60_000)
+    } else if v % 1000 == 0 && v != 0 {
+        format!("{}s", v / 1000)
+    } else {
+        format!("{v}ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_windows_of_a_pane() {
+        let w = WindowKind::Hop { slide: 5, size: 10, offset: 0 };
+        assert_eq!(w.pane_size(), 5);
+        assert_eq!(w.windows_of_pane(5), vec![(0, 10), (5, 15)]);
+        assert_eq!(w.windows_of_pane(-5), vec![(-10, 0), (-5, 5)]);
+        let odd = WindowKind::Hop { slide: 4, size: 6, offset: 0 };
+        assert_eq!(odd.pane_size(), 2);
+        assert_eq!(odd.windows_of_pane(4), vec![(0, 6), (4, 10)]);
+        assert_eq!(odd.windows_of_pane(2), vec![(0, 6)]);
+    }
+
+    #[test]
+    fn cumulate_windows_of_a_pane() {
+        let w = WindowKind::Cumulate { step: 5, max_size: 15, offset: 0 };
+        assert_eq!(w.windows_of_pane(0), vec![(0, 5), (0, 10), (0, 15)]);
+        assert_eq!(w.windows_of_pane(10), vec![(0, 15)]);
+        assert_eq!(w.windows_of_pane(15), vec![(15, 20), (15, 25), (15, 30)]);
+        assert_eq!(w.panes_of_window(0, 10).collect::<Vec<_>>(), vec![0, 5]);
+    }
+
+    #[test]
+    fn tumble_with_offset() {
+        let w = WindowKind::Tumble { size: 10, offset: 3 };
+        assert_eq!(w.pane_start(12), 3);
+        assert_eq!(w.pane_start(13), 13);
+        assert_eq!(w.pane_start(-1), -7);
+    }
+}

@@ -1,0 +1,82 @@
+//! Routing a task's output to the next stage: by key hash, to one worker, or to the sink.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::UInt32Array;
+use datafusion::common::hash_utils::{create_hashes, RandomState};
+use datafusion::physical_expr::PhysicalExpr;
+use tokio::sync::mpsc::Sender;
+
+use super::message::{Envelope, Message};
+use crate::error::{Error, Result};
+use crate::exec::Chunk;
+
+/// Fixed seed: the same key always goes to the same worker, in every run.
+const HASH_SEED: RandomState = RandomState::with_seed(0x5eed);
+
+/// Where a task sends what it produces.
+pub struct Router {
+    /// This task's index among the receivers' upstreams.
+    pub from: usize,
+    /// The receivers (workers of the next stage, or the sink).
+    pub targets: Vec<Sender<Envelope>>,
+    /// Hash keys when there are several targets; `None` sends everything to target 0.
+    pub keys: Option<Vec<Arc<dyn PhysicalExpr>>>,
+    hashes: Vec<u64>,
+}
+
+impl Router {
+    /// A router from upstream `from` to `targets`.
+    pub fn new(from: usize, targets: Vec<Sender<Envelope>>, keys: Option<Vec<Arc<dyn PhysicalExpr>>>) -> Self {
+        Router { from, targets, keys, hashes: Vec::new() }
+    }
+
+    async fn send(&self, to: usize, msg: Message) -> Result<()> {
+        self.targets[to].send((self.from, msg)).await.map_err(|_| Error::external("downstream task stopped"))
+    }
+
+    /// Sends rows, split by key hash when there are several targets.
+    pub async fn data(&mut self, chunks: Vec<Chunk>) -> Result<()> {
+        for chunk in chunks {
+            if chunk.num_rows() == 0 {
+                continue;
+            }
+            let n_targets = self.targets.len();
+            let keys = match &self.keys {
+                Some(k) if n_targets > 1 => k,
+                _ => {
+                    self.send(0, Message::Data(chunk)).await?;
+                    continue;
+                }
+            };
+            let n = chunk.num_rows();
+            let cols = keys
+                .iter()
+                .map(|k| k.evaluate(&chunk.batch)?.into_array(n))
+                .collect::<datafusion::error::Result<Vec<_>>>()?;
+            self.hashes.clear();
+            self.hashes.resize(n, 0);
+            create_hashes(&cols, &HASH_SEED, &mut self.hashes)?;
+            let mut parts: Vec<Vec<u32>> = vec![Vec::new(); n_targets];
+            for (i, h) in self.hashes.iter().enumerate() {
+                parts[(*h % n_targets as u64) as usize].push(i as u32);
+            }
+            for (t, idx) in parts.into_iter().enumerate() {
+                if idx.is_empty() {
+                    continue;
+                }
+                let part = if idx.len() == n { chunk.clone() } else { chunk.take(&UInt32Array::from(idx))? };
+                self.send(t, Message::Data(part)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a watermark or end-of-stream to every target.
+    pub async fn broadcast(&self, msg: Message) -> Result<()> {
+        for t in 0..self.targets.len() {
+            self.send(t, msg.clone()).await?;
+        }
+        Ok(())
+    }
+}

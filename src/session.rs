@@ -1,0 +1,398 @@
+//! A session: executes statements against a [`Planner`]'s catalog and runs continuous
+//! queries as one job. The CLI, the REPL and embedders all go through this type.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{new_null_array, ArrayRef};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::DFSchema;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::physical_expr::create_physical_expr;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::sql::sqlparser::ast;
+
+use crate::connectors::options::Options;
+use crate::connectors::registry::open_source;
+use crate::connectors::SourceCounters;
+use crate::error::{Error, Result};
+use crate::plan::catalog::options_text;
+use crate::plan::pipeline::{OpSpec, QueryPlan};
+use crate::plan::Planner;
+use crate::runtime::{run_job, Cancel, JobMetrics, JobQuery, JobSource};
+use crate::sink::{open_sink, Sink};
+use crate::sql::ast::{is_values, CreateTable, Statement};
+use crate::sql::Located;
+
+/// Where a continuous query's results go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The client (stdout, the REPL, a library subscriber).
+    Client,
+    /// A sink table (`INSERT INTO t SELECT ..`).
+    Table(String),
+}
+
+/// A planned continuous statement, ready to run.
+#[derive(Debug, Clone)]
+pub struct Continuous {
+    /// Its plan.
+    pub plan: QueryPlan,
+    /// Where its rows go.
+    pub target: Target,
+}
+
+/// What executing a statement produced.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// A DDL or setting took effect; a short confirmation.
+    Done(String),
+    /// Text to show (SHOW TABLES, DESCRIBE, EXPLAIN).
+    Text(String),
+    /// A continuous query, to be run (see [`Session::run`]).
+    Continuous(Continuous),
+}
+
+/// Settings and catalog of one user session.
+pub struct Session {
+    planner: Planner,
+    settings: BTreeMap<String, String>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Session {
+    /// An empty session.
+    pub fn new() -> Self {
+        Session { planner: Planner::new(), settings: BTreeMap::new() }
+    }
+
+    /// The planner (catalog and SQL planning).
+    pub fn planner(&self) -> &Planner {
+        &self.planner
+    }
+
+    /// Workers per keyed stage: `SET 'parallelism' = 'N'`, default the number of cores.
+    pub fn parallelism(&self) -> usize {
+        self.settings
+            .get("parallelism")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+    }
+
+    /// Executes one statement. Continuous statements are planned, not run.
+    pub fn execute(&mut self, stmt: &Located) -> Result<Output> {
+        self.execute_statement(&stmt.statement).map_err(|e| e.with_location(Some(stmt.location)))
+    }
+
+    fn execute_statement(&mut self, stmt: &Statement) -> Result<Output> {
+        match stmt {
+            Statement::CreateTable(ct) => self.create_table(ct),
+            Statement::CreateView { name, query, or_replace } => {
+                self.planner.create_view(name, query, *or_replace)?;
+                Ok(Output::Done(format!("created view {name}")))
+            }
+            Statement::Query(q) => {
+                let plan = self.planner.plan_query(q)?;
+                Ok(Output::Continuous(Continuous { plan, target: Target::Client }))
+            }
+            Statement::Insert { table, query } if is_values(query) => {
+                let n = self.insert_values(table, query)?;
+                Ok(Output::Done(format!("inserted {n} row{} into {table}", if n == 1 { "" } else { "s" })))
+            }
+            Statement::Insert { table, query } => {
+                let plan = self.planner.plan_query(query)?;
+                Ok(Output::Continuous(Continuous {
+                    plan: self.cast_to_table(plan, table)?,
+                    target: Target::Table(table.clone()),
+                }))
+            }
+            Statement::Explain(inner) => Ok(Output::Text(self.explain(inner)?)),
+            Statement::Set { key, value } => self.set(key, value),
+            Statement::ShowTables => {
+                let rows = self.planner.list().into_iter().map(|(n, k)| vec![n, k.to_string()]).collect();
+                Ok(Output::Text(text_table(&["name", "kind"], rows)))
+            }
+            Statement::Describe(name) => self.describe(name),
+            Statement::Drop { view, name, if_exists } => {
+                self.planner.drop(name, *view, *if_exists)?;
+                Ok(Output::Done(format!("dropped {} {name}", if *view { "view" } else { "table" })))
+            }
+        }
+    }
+
+    fn create_table(&mut self, ct: &CreateTable) -> Result<Output> {
+        match &ct.as_query {
+            None => {
+                self.planner.create_table(ct)?;
+                Ok(Output::Done(format!("created table {}", ct.name)))
+            }
+            Some(q) => {
+                let plan = self.planner.plan_query(q)?;
+                let mut ddl = ct.clone();
+                ddl.as_query = None;
+                ddl.columns = plan
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| crate::sql::ast::ColumnDef {
+                        name: f.name().clone(),
+                        data_type: Some(sql_type(f.data_type())),
+                        not_null: false,
+                        computed: None,
+                    })
+                    .collect();
+                self.planner.create_table(&ddl)?;
+                Ok(Output::Continuous(Continuous {
+                    plan: self.cast_to_table(plan, &ct.name)?,
+                    target: Target::Table(ct.name.clone()),
+                }))
+            }
+        }
+    }
+
+    /// Appends a projection that casts the query's columns to the sink table's (by position).
+    fn cast_to_table(&self, mut plan: QueryPlan, table: &str) -> Result<QueryPlan> {
+        let def = self.planner.table(table).ok_or_else(|| Error::sql(format!("no table named '{table}'")))?;
+        let target = &def.physical_schema;
+        if target.fields().len() != plan.schema.fields().len() {
+            return Err(Error::sql(format!(
+                "INSERT INTO {table}: the query has {} columns but the table has {}",
+                plan.schema.fields().len(),
+                target.fields().len()
+            )));
+        }
+        let schema = Arc::new(Schema::new(
+            target.fields().iter().map(|f| Field::new(f.name(), f.data_type().clone(), true)).collect::<Vec<_>>(),
+        ));
+        let exprs =
+            plan.schema.fields().iter().enumerate().map(|(i, f)| Arc::new(Column::new(f.name(), i)) as _).collect();
+        if let Some(stage) = plan.stages.last_mut() {
+            stage.ops.push(OpSpec::Project { exprs, schema: schema.clone(), display: format!("cast to {table}") });
+        }
+        plan.schema = schema;
+        Ok(plan)
+    }
+
+    fn explain(&self, stmt: &Statement) -> Result<String> {
+        let plan = match stmt {
+            Statement::Query(q) => self.planner.plan_query(q)?,
+            Statement::Insert { table, query } if !is_values(query) => {
+                let p = self.planner.plan_query(query)?;
+                let mut p = self.cast_to_table(p, table)?;
+                p.source = p.source.clone();
+                return Ok(format!("Sink: {table}\n{}", p.explain(self.parallelism())));
+            }
+            _ => return Err(Error::sql("EXPLAIN works on SELECT and INSERT INTO .. SELECT")),
+        };
+        Ok(plan.explain(self.parallelism()))
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<Output> {
+        let key = key.to_ascii_lowercase();
+        match key.as_str() {
+            "parallelism" | "parallelism.default" => {
+                let n: usize = value
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| Error::sql(format!("'{key}' must be a whole number ≥ 1, got '{value}'")))?;
+                self.settings.insert("parallelism".into(), n.to_string());
+            }
+            "execution.runtime-mode" if value.eq_ignore_ascii_case("streaming") => {}
+            "execution.runtime-mode" => {
+                return Err(Error::sql("only 'execution.runtime-mode' = 'streaming' is supported"))
+            }
+            k if k.starts_with("sql-client.") => {}
+            _ => {
+                return Err(Error::sql(format!(
+                    "unknown setting '{key}' (known: parallelism, parallelism.default, execution.runtime-mode)"
+                )))
+            }
+        }
+        Ok(Output::Done(format!("set {key} = {value}")))
+    }
+
+    fn describe(&self, name: &str) -> Result<Output> {
+        if let Some(t) = self.planner.table(name) {
+            let mut rows = Vec::new();
+            for c in &t.ddl.columns {
+                let f = t.schema.field_with_name(&c.name)?;
+                let mut extra = Vec::new();
+                if let Some(e) = &c.computed {
+                    extra.push(format!("AS {e}"));
+                }
+                if let Some(w) = t.ddl.watermark.as_ref().filter(|w| w.column == c.name) {
+                    extra.push(match &w.expr {
+                        Some(e) => format!("WATERMARK AS {e}"),
+                        None => "WATERMARK".to_string(),
+                    });
+                }
+                if t.ddl.primary_key.contains(&c.name) {
+                    extra.push("PRIMARY KEY NOT ENFORCED".into());
+                }
+                rows.push(vec![c.name.clone(), f.data_type().to_string(), (!c.not_null).to_string(), extra.join(" ")]);
+            }
+            let mut out = text_table(&["column", "type", "nullable", "extra"], rows);
+            out.push_str(&format!("WITH ({})\n", options_text(&t.ddl.options)));
+            return Ok(Output::Text(out));
+        }
+        match self.planner.schema_of(name) {
+            Some(s) => {
+                let rows = s
+                    .fields()
+                    .iter()
+                    .map(|f| vec![f.name().clone(), f.data_type().to_string(), "true".into(), String::new()])
+                    .collect();
+                Ok(Output::Text(text_table(&["column", "type", "nullable", "extra"], rows)))
+            }
+            None => Err(Error::sql(format!("no table or view named '{name}'"))),
+        }
+    }
+
+    fn insert_values(&mut self, table: &str, query: &ast::Query) -> Result<usize> {
+        let def = self.planner.table(table).ok_or_else(|| Error::sql(format!("no table named '{table}'")))?;
+        if def.connector().as_deref() != Some("values") {
+            return Err(Error::sql(format!(
+                "INSERT INTO {table} VALUES needs a table with 'connector' = 'values' (rows are the table's bounded content)"
+            )));
+        }
+        let schema = def.physical_schema.clone();
+        let ast::SetExpr::Values(values) = query.body.as_ref() else { return Err(Error::internal("not VALUES")) };
+        let empty = DFSchema::empty();
+        let props = self.planner.datafusion().state().execution_props().clone();
+        let one_row = RecordBatch::try_new_with_options(
+            Arc::new(Schema::empty()),
+            vec![],
+            &datafusion::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(1)),
+        )?;
+        let mut columns: Vec<Vec<ArrayRef>> = vec![Vec::new(); schema.fields().len()];
+        for row in &values.rows {
+            if row.len() != schema.fields().len() {
+                return Err(Error::sql(format!(
+                    "INSERT INTO {table}: a row has {} values but the table has {} columns",
+                    row.len(),
+                    schema.fields().len()
+                )));
+            }
+            for (i, (e, f)) in row.iter().zip(schema.fields()).enumerate() {
+                let logical = self.planner.datafusion().state().create_logical_expr(&e.to_string(), &empty)?;
+                let physical = create_physical_expr(&logical, &empty, &props, &PhysicalPlanningContext::default())?;
+                let a = physical.evaluate(&one_row)?.into_array(1)?;
+                let a = if a.data_type() == &DataType::Null {
+                    new_null_array(f.data_type(), 1)
+                } else {
+                    cast(&a, f.data_type()).map_err(|err| Error::sql(format!("column '{}': {err}", f.name())))?
+                };
+                columns[i].push(a);
+            }
+        }
+        let n = values.rows.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        let cols = columns
+            .iter()
+            .map(|parts| datafusion::arrow::compute::concat(&parts.iter().map(|a| a.as_ref()).collect::<Vec<_>>()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let batch = RecordBatch::try_new(schema, cols).map_err(|e| Error::sql(format!("INSERT INTO {table}: {e}")))?;
+        if let Some(t) = self.planner.table_mut(table) {
+            t.values.push(batch);
+        }
+        Ok(n)
+    }
+
+    /// Runs continuous statements together as one job until their inputs end or `cancel`
+    /// is set. `client_sink` makes the sink for each [`Target::Client`] statement.
+    pub async fn run(
+        &self,
+        statements: Vec<Continuous>,
+        mut client_sink: impl FnMut(&QueryPlan) -> Result<Box<dyn Sink>>,
+        allow_stdin: bool,
+        cancel: Cancel,
+    ) -> Result<Arc<JobMetrics>> {
+        let metrics = Arc::new(JobMetrics::default());
+        let tables: BTreeSet<String> = statements.iter().map(|s| s.plan.source.clone()).collect();
+        let mut sources = BTreeMap::new();
+        for name in tables {
+            let def = self.planner.table(&name).ok_or_else(|| Error::sql(format!("no table named '{name}'")))?;
+            let counters = Arc::new(SourceCounters::default());
+            let reader = open_source(def, Arc::clone(&counters), allow_stdin)?;
+            if let Ok(mut s) = metrics.sources.lock() {
+                s.push((name.clone(), counters));
+            }
+            sources.insert(name.clone(), JobSource { plan: self.planner.source_plan(&name)?, reader });
+        }
+        let mut queries = Vec::new();
+        for s in statements {
+            let sink = match &s.target {
+                Target::Client => client_sink(&s.plan)?,
+                Target::Table(t) => {
+                    let def = self.planner.table(t).ok_or_else(|| Error::sql(format!("no table named '{t}'")))?;
+                    let options = Options::new(def.ddl.options.clone());
+                    options.mark_used(&["connector"]);
+                    let connector =
+                        def.connector().ok_or_else(|| Error::sql(format!("table '{t}' has no 'connector' option")))?;
+                    open_sink(&connector, &options, s.plan.schema.clone(), s.plan.append_only)?
+                }
+            };
+            queries.push(JobQuery { plan: s.plan, sink });
+        }
+        run_job(sources, queries, self.parallelism(), cancel, Arc::clone(&metrics)).await?;
+        Ok(metrics)
+    }
+}
+
+/// The Flink SQL type name of an Arrow type (for `CREATE TABLE .. AS SELECT`).
+fn sql_type(t: &DataType) -> ast::DataType {
+    use ast::DataType as S;
+    match t {
+        DataType::Int8 => S::TinyInt(None),
+        DataType::Int16 => S::SmallInt(None),
+        DataType::Int32 => S::Int(None),
+        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => S::BigInt(None),
+        DataType::Float32 => S::Float(ast::ExactNumberInfo::None),
+        DataType::Float64 => S::Double(ast::ExactNumberInfo::None),
+        DataType::Boolean => S::Boolean,
+        DataType::Date32 => S::Date,
+        DataType::Decimal128(p, s) => S::Decimal(ast::ExactNumberInfo::PrecisionAndScale(*p as u64, *s as i64)),
+        DataType::Timestamp(unit, _) => {
+            let p = match unit {
+                datafusion::arrow::datatypes::TimeUnit::Second
+                | datafusion::arrow::datatypes::TimeUnit::Millisecond => 3,
+                datafusion::arrow::datatypes::TimeUnit::Microsecond => 6,
+                datafusion::arrow::datatypes::TimeUnit::Nanosecond => 9,
+            };
+            S::Timestamp(Some(p), ast::TimezoneInfo::None)
+        }
+        DataType::Binary | DataType::LargeBinary => S::Bytea,
+        _ => S::Varchar(None),
+    }
+}
+
+/// A small aligned text table.
+pub fn text_table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let parts: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        format!("{}\n", parts.join(" | ").trim_end())
+    };
+    let mut out = line(header.to_vec());
+    out.push_str(&format!("{}\n", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-")));
+    for r in &rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    out
+}

@@ -1,0 +1,10 @@
+//! Parsing: SQL text → Wavecrest statements (sqlparser plus our dialect extensions).
+
+pub mod ast;
+pub mod ddl;
+pub mod parser;
+pub mod rewrite;
+pub mod tvf_args;
+
+pub use ast::{Located, Statement};
+pub use parser::parse_statements;

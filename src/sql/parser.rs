@@ -1,0 +1,196 @@
+//! The statement driver: splits SQL text into statements and parses each with either our
+//! own grammar (CREATE TABLE, SET, SHOW, DESCRIBE, EXPLAIN) or sqlparser's.
+
+use datafusion::sql::sqlparser::ast;
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+
+use super::ast::{Located, Statement};
+use super::ddl::{self, normalize_object_name};
+use super::rewrite::drop_table_arg_keyword;
+use crate::error::{Error, Location, Result};
+
+/// Parses every statement of `sql` (separated by `;`).
+///
+/// Errors are [`crate::ErrorKind::Sql`] with the line and column of the offending token and
+/// what was expected there.
+pub fn parse_statements(sql: &str) -> Result<Vec<Located>> {
+    let dialect = GenericDialect {};
+    let tokens = Tokenizer::new(&dialect, sql).tokenize_with_location().map_err(|e| {
+        Error::sql_at(e.message.clone(), Some(Location { line: e.location.line, column: e.location.column }))
+    })?;
+    let tokens = drop_table_arg_keyword(tokens);
+    let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
+    let mut out = Vec::new();
+    loop {
+        while parser.consume_token(&Token::SemiColon) {}
+        let first = parser.peek_token();
+        if first.token == Token::EOF {
+            break;
+        }
+        let location = Location { line: first.span.start.line, column: first.span.start.column };
+        let statement = parse_one(&mut parser).map_err(|e| parser_error(e, location))?;
+        let end = parser.peek_token();
+        if !matches!(end.token, Token::SemiColon | Token::EOF) {
+            let loc = Location { line: end.span.start.line, column: end.span.start.column };
+            return Err(Error::sql_at(format!("expected ';' or end of statement, found {}", end.token), Some(loc)));
+        }
+        let text = slice_text(sql, first.span.start, end.span.start);
+        out.push(Located { statement, location, text });
+    }
+    Ok(out)
+}
+
+fn parse_one(p: &mut Parser) -> Result<Statement, ParserError> {
+    if p.peek_keyword(Keyword::CREATE) {
+        let is_table = matches!(&p.peek_nth_token(1).token, datafusion::sql::sqlparser::tokenizer::Token::Word(w) if w.keyword == Keyword::TABLE);
+        if is_table {
+            p.next_token();
+            p.next_token();
+            return Ok(Statement::CreateTable(Box::new(ddl::parse_create_table(p)?)));
+        }
+    }
+    if p.parse_keyword(Keyword::SET) {
+        let key = ddl::parse_key(p)?;
+        if !p.consume_token(&Token::Eq) {
+            p.expect_keyword(Keyword::TO)?;
+        }
+        let value = ddl::parse_value(p)?;
+        return Ok(Statement::Set { key, value });
+    }
+    if p.parse_keywords(&[Keyword::SHOW, Keyword::TABLES]) {
+        return Ok(Statement::ShowTables);
+    }
+    if p.parse_keyword(Keyword::DESCRIBE) || p.parse_keyword(Keyword::DESC) {
+        return Ok(Statement::Describe(ddl::object_name(p)?));
+    }
+    if p.parse_keyword(Keyword::EXPLAIN) {
+        let inner = parse_one(p)?;
+        return Ok(Statement::Explain(Box::new(inner)));
+    }
+    let start = p.peek_token();
+    let stmt = p.parse_statement()?;
+    convert(stmt).ok_or_else(|| {
+        ParserError::ParserError(format!(
+            "this statement is not supported by Wavecrest (expected CREATE TABLE, CREATE VIEW, SELECT, INSERT INTO, EXPLAIN, SET, SHOW TABLES, DESCRIBE or DROP) at Line: {}, Column: {}",
+            start.span.start.line, start.span.start.column
+        ))
+    })
+}
+
+fn convert(stmt: ast::Statement) -> Option<Statement> {
+    match stmt {
+        ast::Statement::Query(q) => Some(Statement::Query(q)),
+        ast::Statement::Insert(insert) => {
+            let table = match &insert.table {
+                ast::TableObject::TableName(name) => normalize_object_name(name),
+                _ => return None,
+            };
+            Some(Statement::Insert { table, query: insert.source? })
+        }
+        ast::Statement::CreateView(view) => Some(Statement::CreateView {
+            name: normalize_object_name(&view.name),
+            query: view.query,
+            or_replace: view.or_replace,
+        }),
+        ast::Statement::Drop { object_type, if_exists, names, .. } => {
+            let view = match object_type {
+                ast::ObjectType::Table => false,
+                ast::ObjectType::View => true,
+                _ => return None,
+            };
+            let name = normalize_object_name(names.first()?);
+            Some(Statement::Drop { view, name, if_exists })
+        }
+        _ => None,
+    }
+}
+
+/// Turns sqlparser's "... at Line: 3, Column: 7" message into a located error.
+fn parser_error(e: ParserError, statement_start: Location) -> Error {
+    let msg = match e {
+        ParserError::TokenizerError(m) | ParserError::ParserError(m) => m,
+        ParserError::RecursionLimitExceeded => "statement nested too deeply".to_string(),
+    };
+    match msg.rfind(" at Line: ") {
+        Some(pos) => {
+            let tail = &msg[pos + " at Line: ".len()..];
+            let mut parts = tail.split(", Column: ");
+            let line = parts.next().and_then(|l| l.trim().parse().ok());
+            let column = parts.next().and_then(|c| c.trim().parse().ok());
+            match (line, column) {
+                (Some(line), Some(column)) => Error::sql_at(msg[..pos].to_string(), Some(Location { line, column })),
+                _ => Error::sql_at(msg, Some(statement_start)),
+            }
+        }
+        None => Error::sql_at(msg, Some(statement_start)),
+    }
+}
+
+fn slice_text(
+    sql: &str,
+    start: datafusion::sql::sqlparser::tokenizer::Location,
+    end: datafusion::sql::sqlparser::tokenizer::Location,
+) -> String {
+    let offset = |loc: datafusion::sql::sqlparser::tokenizer::Location| -> usize {
+        if loc.line == 0 {
+            return sql.len();
+        }
+        let mut off = 0;
+        for (i, line) in sql.split_inclusive('\n').enumerate() {
+            if i as u64 + 1 == loc.line {
+                let col: usize = line.chars().take(loc.column.saturating_sub(1) as usize).map(char::len_utf8).sum();
+                return off + col;
+            }
+            off += line.len();
+        }
+        sql.len()
+    };
+    let (a, b) = (offset(start), offset(end));
+    sql.get(a..b.max(a)).unwrap_or("").trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_table_with_watermark_and_options() {
+        let sql = "CREATE TABLE bids (auction BIGINT, price BIGINT NOT NULL, ts TIMESTAMP(3),\n  t2 AS ts + INTERVAL '1' SECOND,\n  WATERMARK FOR ts AS ts - INTERVAL '2' SECOND,\n  PRIMARY KEY (auction) NOT ENFORCED\n) WITH ('connector' = 'file', 'path' = 'x.csv');";
+        let stmts = parse_statements(sql).unwrap();
+        let Statement::CreateTable(ct) = &stmts[0].statement else { panic!() };
+        assert_eq!(ct.name, "bids");
+        assert_eq!(ct.columns.len(), 4);
+        assert!(ct.columns[3].computed.is_some());
+        assert_eq!(ct.watermark.as_ref().unwrap().column, "ts");
+        assert_eq!(ct.primary_key, vec!["auction"]);
+        assert_eq!(ct.options["connector"], "file");
+    }
+
+    #[test]
+    fn set_both_forms() {
+        let stmts = parse_statements("SET 'parallelism' = '2'; SET parallelism.default = 3;").unwrap();
+        assert!(matches!(&stmts[0].statement, Statement::Set { key, value } if key == "parallelism" && value == "2"));
+        assert!(
+            matches!(&stmts[1].statement, Statement::Set { key, value } if key == "parallelism.default" && value == "3")
+        );
+    }
+
+    #[test]
+    fn errors_carry_line_and_column() {
+        let e = parse_statements("SELECT 1;\nSELECT * FRM t;").unwrap_err();
+        let loc = e.location.unwrap();
+        assert_eq!(loc.line, 2, "{e}");
+        assert!(e.message.contains("Expected"), "{e}");
+    }
+
+    #[test]
+    fn flink_tvf_parses() {
+        let sql = "SELECT * FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND))";
+        let stmts = parse_statements(sql).unwrap();
+        assert!(matches!(stmts[0].statement, Statement::Query(_)));
+        assert_eq!(stmts[0].text, sql);
+    }
+}
