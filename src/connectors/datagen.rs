@@ -178,7 +178,7 @@ impl Column {
                     }
                     Kind::Float { min, max }
                 }
-                DataType::Decimal128(..) => {
+                DataType::Decimal128(_, s) if *s >= 0 => {
                     let (lo, hi) = int_bounds(dt).unwrap_or_default();
                     let bound = |s, d: i128| -> Result<i128> {
                         Ok(o.parse::<f64>(s)?.map_or(d, |v| (v * scale).round() as i128))

@@ -832,10 +832,11 @@ mod tests {
     async fn out_of_orderness_and_lateness_bounds() {
         let c = ctx(&[("date_time", TS)], 1000);
         let nominal = ints(&generate("bid", 20000, 0), "date_time");
+        let (c, nominal) = (&c, &nominal);
         let shifts = |o: &[(&str, &str)]| {
             let o = options(&[&[("nexmark.events", "20000")], o].concat());
             async move {
-                let got = ints(&drain(&o, &c).await, "date_time");
+                let got = ints(&drain(&o, c).await, "date_time");
                 nominal.iter().zip(got).map(|(n, t)| n - t).collect::<Vec<_>>()
             }
         };

@@ -5,6 +5,7 @@
 //! `'connector'` option.
 
 pub mod blackhole;
+pub mod collect;
 pub mod file;
 pub mod format;
 pub mod stdout;
