@@ -111,9 +111,9 @@ impl From<datafusion::error::DataFusionError> for Error {
     fn from(e: datafusion::error::DataFusionError) -> Self {
         use datafusion::error::DataFusionError as D;
         match e {
-            D::Plan(m) => Error::sql(m),
+            D::Plan(m) => Error::sql(m.replace("datafusion.public.", "")),
             D::SQL(e, _) => Error::sql(e.to_string()),
-            D::SchemaError(e, _) => Error::sql(e.to_string()),
+            D::SchemaError(e, _) => Error::sql(e.to_string().replace("datafusion.public.", "")),
             D::NotImplemented(m) => Error::sql(format!("not supported: {m}")),
             D::IoError(e) => Error::external(e.to_string()),
             D::Context(ctx, inner) => {
@@ -121,7 +121,11 @@ impl From<datafusion::error::DataFusionError> for Error {
                 err.message = format!("{ctx}: {}", err.message);
                 err
             }
-            D::Diagnostic(_, inner) => Error::from(*inner),
+            D::Diagnostic(diag, inner) => {
+                let err = Error::from(*inner);
+                let at = diag.span.as_ref().filter(|s| s.start.line > 0);
+                err.with_location(at.map(|s| Location { line: s.start.line, column: s.start.column }))
+            }
             other => Error::internal(other.to_string()),
         }
     }

@@ -36,6 +36,15 @@ pub fn nullable(s: &DFSchema) -> SchemaRef {
     ))
 }
 
+/// Whether a projection passes its input through unchanged (`SELECT *`).
+fn is_identity(exprs: &[Expr], input: &DFSchema) -> bool {
+    exprs.len() == input.fields().len()
+        && exprs.iter().enumerate().all(|(i, e)| match e {
+            Expr::Column(c) => input.index_of_column(c).ok() == Some(i),
+            _ => false,
+        })
+}
+
 struct Builder<'a> {
     props: &'a ExecutionProps,
     source: Option<String>,
@@ -80,6 +89,9 @@ impl Builder<'_> {
             }
             LogicalPlan::Projection(p) => {
                 self.node(&p.input)?;
+                if is_identity(&p.expr, p.input.schema()) {
+                    return Ok(());
+                }
                 let exprs = p.expr.iter().map(|e| self.physical(e, p.input.schema())).collect::<Result<Vec<_>>>()?;
                 let display = p.expr.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ");
                 self.push(OpSpec::Project { exprs, schema: nullable(&p.schema), display });

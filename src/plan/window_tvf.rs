@@ -118,7 +118,6 @@ impl RelationPlanner for WindowTvfPlanner {
         }
         let args = WindowArgs::collect(&upper, args)?;
         let input = plan_input(&args.data, ctx)?;
-        check_time_attribute(&input, &args.timecol)?;
         let mut durations = Vec::new();
         for e in &args.durations {
             durations.push(interval_ms(e.clone(), ctx)?);
@@ -150,6 +149,7 @@ impl RelationPlanner for WindowTvfPlanner {
             }
         };
         let node = WindowTvfNode::try_new(input, kind, &args.timecol)?;
+        check_time_attribute(&node.input, &args.timecol)?;
         let plan = LogicalPlan::Extension(Extension { node: Arc::new(node) });
         Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(plan, alias))))
     }

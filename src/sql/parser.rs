@@ -31,7 +31,11 @@ pub fn parse_statements(sql: &str) -> Result<Vec<Located>> {
             break;
         }
         let location = Location { line: first.span.start.line, column: first.span.start.column };
-        let statement = parse_one(&mut parser).map_err(|e| parser_error(e, location))?;
+        let statement = parse_one(&mut parser).map_err(|e| {
+            let err = parser_error(e, location);
+            // sqlparser gives no position for "found: EOF": point just past the text.
+            if err.message.ends_with("found: EOF") { Error { location: Some(end_of(sql)), ..err } } else { err }
+        })?;
         let end = parser.peek_token();
         if !matches!(end.token, Token::SemiColon | Token::EOF) {
             let loc = Location { line: end.span.start.line, column: end.span.start.column };
@@ -106,6 +110,14 @@ fn convert(stmt: ast::Statement) -> Option<Statement> {
         }
         _ => None,
     }
+}
+
+/// The position just after the last non-blank character of `sql`.
+fn end_of(sql: &str) -> Location {
+    let trimmed = sql.trim_end();
+    let line = trimmed.lines().count().max(1) as u64;
+    let column = trimmed.lines().last().map(|l| l.chars().count() as u64 + 1).unwrap_or(1);
+    Location { line, column }
 }
 
 /// Turns sqlparser's "... at Line: 3, Column: 7" message into a located error.
