@@ -45,6 +45,15 @@ pub enum OutputColumn {
     Aggregate(usize),
 }
 
+/// An aggregate and its optional `FILTER (WHERE ..)` predicate.
+pub type AggregateWithFilter = (Arc<AggregateFunctionExpr>, Option<Arc<dyn PhysicalExpr>>);
+
+/// Key columns and, per aggregate, its partial-state columns.
+type PartialState = (Vec<ArrayRef>, Vec<Vec<ArrayRef>>);
+
+/// A [`PartialState`] encoded as Arrow IPC bytes.
+type EncodedState = (Vec<u8>, Vec<Vec<u8>>);
+
 /// Everything needed to build a window aggregate operator (one per worker).
 #[derive(Debug, Clone)]
 pub struct WindowAggregateSpec {
@@ -57,7 +66,7 @@ pub struct WindowAggregateSpec {
     /// Schema of the key columns (see [`super::groups::key_schema`]).
     pub key_schema: SchemaRef,
     /// Aggregates with their optional `FILTER` predicates.
-    pub aggregates: Vec<(Arc<AggregateFunctionExpr>, Option<Arc<dyn PhysicalExpr>>)>,
+    pub aggregates: Vec<AggregateWithFilter>,
     /// Output column sources, in output order.
     pub output: Vec<OutputColumn>,
     /// Output schema.
@@ -69,7 +78,7 @@ struct Pane {
     live: Option<Groups>,
     /// Partial states drained from `live` (when a window of several panes fired, or at a
     /// snapshot); merged again for every later window containing this pane.
-    frozen: Vec<(Vec<ArrayRef>, Vec<Vec<ArrayRef>>)>,
+    frozen: Vec<PartialState>,
 }
 
 /// The operator. See the module docs.
@@ -79,19 +88,25 @@ pub struct WindowAggregate {
     panes: BTreeMap<i64, Pane>,
     watermark: i64,
     late: u64,
+    rows_aggregated: u64,
 }
 
 impl WindowAggregate {
     /// A fresh operator with no state and watermark at -∞.
     pub fn new(spec: Arc<WindowAggregateSpec>) -> Self {
         let aggs = spec.aggregates.iter().map(|(a, _)| Arc::clone(a)).collect();
-        WindowAggregate { spec, aggs, panes: BTreeMap::new(), watermark: i64::MIN, late: 0 }
+        WindowAggregate { spec, aggs, panes: BTreeMap::new(), watermark: i64::MIN, late: 0, rows_aggregated: 0 }
     }
 
-    /// Number of windows that have fired so far is not tracked; this is the number of panes
-    /// currently held (for tests and metrics).
+    /// Number of panes currently held.
     pub fn open_panes(&self) -> usize {
         self.panes.len()
+    }
+
+    /// Rows fed into accumulators so far: each on-time row counts once, however many
+    /// windows it belongs to (the point of panes).
+    pub fn rows_aggregated(&self) -> u64 {
+        self.rows_aggregated
     }
 
     fn fire_index(&self, w: i64) -> i64 {
@@ -169,6 +184,7 @@ impl WindowAggregate {
         args: &[Vec<ArrayRef>],
         filters: &[Option<BooleanArray>],
     ) -> Result<()> {
+        self.rows_aggregated += keys.first().map(|k| k.len() as u64).unwrap_or(0);
         let entry = self.panes.entry(pane).or_default();
         if entry.live.is_none() {
             entry.live = Some(Groups::new(&self.spec.key_schema, &self.aggs)?);
@@ -256,10 +272,8 @@ impl WindowAggregate {
         Ok(RecordBatch::try_new(self.spec.schema.clone(), cols)?)
     }
 
-    fn evaluate(
-        &self,
-        batch: &RecordBatch,
-    ) -> Result<(TimestampMillisecondArray, Vec<ArrayRef>, Vec<Vec<ArrayRef>>, Vec<Option<BooleanArray>>)> {
+    fn evaluate(&self, chunk: &Chunk) -> Result<Evaluated> {
+        let batch = &chunk.batch;
         let n = batch.num_rows();
         let t = self.spec.time.evaluate(batch)?.into_array(n)?;
         let t = cast(&t, &DataType::Timestamp(TimeUnit::Millisecond, None))?;
@@ -298,7 +312,7 @@ impl WindowAggregate {
                 None => None,
             });
         }
-        Ok((time, keys, args, filters))
+        Ok(Evaluated { time, row_wm: chunk.row_watermarks.clone(), keys, args, filters })
     }
 }
 
@@ -315,7 +329,7 @@ struct Snapshot {
     watermark: i64,
     late: u64,
     /// (pane start, encoded key columns, encoded state columns per aggregate)
-    panes: Vec<(i64, Vec<(Vec<u8>, Vec<Vec<u8>>)>)>,
+    panes: Vec<(i64, Vec<EncodedState>)>,
 }
 
 impl Operator for WindowAggregate {
@@ -324,8 +338,7 @@ impl Operator for WindowAggregate {
     }
 
     fn on_chunk(&mut self, chunk: Chunk) -> Result<Vec<Chunk>> {
-        let (time, keys, args, filters) = self.evaluate(&chunk.batch)?;
-        let cols = Evaluated { time, row_wm: chunk.row_watermarks.clone(), keys, args, filters };
+        let cols = self.evaluate(&chunk)?;
         let n = chunk.num_rows();
         let mut out = Vec::new();
         let mut from = 0;
@@ -400,5 +413,134 @@ impl Operator for WindowAggregate {
                     + p.frozen.iter().map(|(k, _)| k.first().map(|a| a.len()).unwrap_or(0)).sum::<usize>()
             })
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::pipeline::OpSpec;
+    use crate::plan::Planner;
+    use crate::sink::collect::chunks_to_strings;
+    use crate::sql::{parse_statements, Statement};
+    use datafusion::arrow::array::{Int64Array, TimestampMillisecondArray};
+
+    const S: i64 = 1000;
+
+    /// Builds the window operator of `SELECT window_start, k, COUNT(*), SUM(v) ... <tvf>`; its
+    /// rows are (window_start, window_end, k, count, sum).
+    fn op(tvf: &str) -> (WindowAggregate, SchemaRef) {
+        let mut planner = Planner::new();
+        let sql = format!(
+            "CREATE TABLE t (k BIGINT, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values');
+             SELECT window_start, k, COUNT(*), SUM(v) FROM TABLE({tvf}) GROUP BY window_start, window_end, k;"
+        );
+        let stmts = parse_statements(&sql).unwrap();
+        let Statement::CreateTable(ct) = &stmts[0].statement else { panic!() };
+        planner.create_table(ct).unwrap();
+        let Statement::Query(q) = &stmts[1].statement else { panic!() };
+        let plan = planner.plan_query(q).unwrap();
+        let input = planner.table("t").unwrap().schema.clone();
+        let spec = plan
+            .stages
+            .iter()
+            .flat_map(|s| &s.ops)
+            .find_map(|o| match o {
+                OpSpec::WindowAggregate { spec, .. } => Some(Arc::clone(spec)),
+                _ => None,
+            })
+            .unwrap();
+        (WindowAggregate::new(spec), input)
+    }
+
+    /// Rows (k, v, ts) with the watermark before each row.
+    fn chunk(schema: &SchemaRef, rows: &[(i64, i64, i64, i64)]) -> Chunk {
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+                Arc::new(Int64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
+                Arc::new(TimestampMillisecondArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+            ],
+        )
+        .unwrap();
+        let wm = Int64Array::from(rows.iter().map(|r| r.3).collect::<Vec<_>>());
+        Chunk { batch, row_watermarks: Some(Arc::new(wm)), ops: None }
+    }
+
+    fn text(chunks: &[Chunk]) -> Vec<String> {
+        let mut rows: Vec<String> = chunks_to_strings(chunks).unwrap().into_iter().map(|r| r.join(" ")).collect();
+        rows.sort();
+        rows
+    }
+
+    const TUMBLE: &str = "TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND)";
+
+    #[test]
+    fn fires_exactly_when_the_watermark_reaches_end_minus_one() {
+        let (mut w, schema) = op(TUMBLE);
+        assert!(w.on_chunk(chunk(&schema, &[(1, 5, S, i64::MIN), (1, 7, 5 * S, S)])).unwrap().is_empty());
+        assert!(w.on_watermark(10 * S - 2).unwrap().is_empty(), "must not fire before end - 1 ms");
+        let out = w.on_watermark(10 * S - 1).unwrap();
+        assert_eq!(text(&out), vec!["+I 1970-01-01 00:00:00.000 1970-01-01 00:00:10.000 1 2 12"]);
+        assert!(w.on_watermark(i64::MAX).unwrap().is_empty(), "fires once");
+        assert_eq!(w.open_panes(), 0, "state is released after firing");
+    }
+
+    #[test]
+    fn the_row_watermark_fires_windows_inside_a_chunk() {
+        // The third row's watermark (13 s) has passed [0,10): the window fires before that
+        // row, with only the first row in it, and the row is late.
+        let (mut w, schema) = op(TUMBLE);
+        let out = w.on_chunk(chunk(&schema, &[(1, 1, S, i64::MIN), (1, 2, 15 * S, S), (1, 4, 5 * S, 13 * S)])).unwrap();
+        assert_eq!(text(&out), vec!["+I 1970-01-01 00:00:00.000 1970-01-01 00:00:10.000 1 1 1"]);
+        assert_eq!(w.late_rows(), 1);
+        let out = w.on_watermark(i64::MAX).unwrap();
+        assert_eq!(text(&out), vec!["+I 1970-01-01 00:00:10.000 1970-01-01 00:00:20.000 1 1 2"]);
+    }
+
+    #[test]
+    fn a_hop_row_late_for_one_window_counts_in_the_next() {
+        let (mut w, schema) = op("HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND)");
+        w.on_chunk(chunk(&schema, &[(1, 1, 6 * S, i64::MIN)])).unwrap();
+        let fired = w.on_watermark(10 * S).unwrap();
+        assert_eq!(text(&fired), vec!["+I 1970-01-01 00:00:00.000 1970-01-01 00:00:10.000 1 1 1"]);
+        // ts 8 s belongs to [0,10) (fired) and [5,15) (open).
+        w.on_chunk(chunk(&schema, &[(1, 10, 8 * S, 10 * S)])).unwrap();
+        assert_eq!(w.late_rows(), 0, "still on time for [5,15)");
+        let out = w.on_watermark(i64::MAX).unwrap();
+        assert_eq!(text(&out), vec!["+I 1970-01-01 00:00:05.000 1970-01-01 00:00:15.000 1 2 11"]);
+    }
+
+    #[test]
+    fn hop_aggregates_each_event_once() {
+        // slide = size / 10: every event is in 10 windows but updates one pane.
+        let (mut w, schema) = op("HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '1' SECOND, INTERVAL '10' SECOND)");
+        let rows: Vec<_> = (0..1000).map(|i| (i % 7, 1, i * 37, i64::MIN)).collect();
+        w.on_chunk(chunk(&schema, &rows)).unwrap();
+        let out = w.on_watermark(i64::MAX).unwrap();
+        assert_eq!(w.rows_aggregated(), 1000);
+        let total: i64 = chunks_to_strings(&out).unwrap().iter().map(|r| r[4].parse::<i64>().unwrap()).sum();
+        assert_eq!(total, 10_000, "each event is counted in its 10 windows");
+    }
+
+    #[test]
+    fn snapshot_and_restore_continue_identically() {
+        for tvf in [TUMBLE, "HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '6' SECOND)"] {
+            let first: Vec<_> = (0..50).map(|i| (i % 3, i, i * 300, i * 300 - 2000)).collect();
+            let second: Vec<_> = (50..100).map(|i| (i % 3, i, i * 300, i * 300 - 2000)).collect();
+            let (mut a, schema) = op(tvf);
+            a.on_chunk(chunk(&schema, &first)).unwrap();
+            let snapshot = a.snapshot().unwrap();
+            let mut expected = a.on_chunk(chunk(&schema, &second)).unwrap();
+            expected.extend(a.on_watermark(i64::MAX).unwrap());
+
+            let (mut b, _) = op(tvf);
+            b.restore(&snapshot).unwrap();
+            let mut got = b.on_chunk(chunk(&schema, &second)).unwrap();
+            got.extend(b.on_watermark(i64::MAX).unwrap());
+            assert!(!got.is_empty());
+            assert_eq!(text(&got), text(&expected), "{tvf}");
+        }
     }
 }

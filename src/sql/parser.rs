@@ -34,7 +34,11 @@ pub fn parse_statements(sql: &str) -> Result<Vec<Located>> {
         let statement = parse_one(&mut parser).map_err(|e| {
             let err = parser_error(e, location);
             // sqlparser gives no position for "found: EOF": point just past the text.
-            if err.message.ends_with("found: EOF") { Error { location: Some(end_of(sql)), ..err } } else { err }
+            if err.message.ends_with("found: EOF") {
+                Error { location: Some(end_of(sql)), ..err }
+            } else {
+                err
+            }
         })?;
         let end = parser.peek_token();
         if !matches!(end.token, Token::SemiColon | Token::EOF) {
@@ -195,7 +199,9 @@ mod tests {
         let e = parse_statements("SELECT 1;\nSELECT * FRM t;").unwrap_err();
         let loc = e.location.unwrap();
         assert_eq!(loc.line, 2, "{e}");
-        assert!(e.message.contains("Expected"), "{e}");
+        assert!(e.message.contains("expected ';'"), "{e}");
+        let e = parse_statements("SELECT a\nFROM t WHERE b = ;").unwrap_err();
+        assert_eq!(e.location, Some(Location { line: 2, column: 18 }), "{e}");
     }
 
     #[test]

@@ -38,7 +38,8 @@ mod tests {
 
     fn rewrite(sql: &str) -> String {
         let toks = Tokenizer::new(&GenericDialect {}, sql).tokenize_with_location().unwrap();
-        drop_table_arg_keyword(toks).iter().map(|t| t.token.to_string()).collect()
+        let text: String = drop_table_arg_keyword(toks).iter().map(|t| t.token.to_string()).collect();
+        text.split_whitespace().collect::<Vec<_>>().join(" ").replace("( ", "(")
     }
 
     #[test]

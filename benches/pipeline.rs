@@ -1,0 +1,261 @@
+//! Streaming operator throughput next to DataFusion batch execution on the same data.
+//!
+//! Every benchmark reads the same in-memory bid batches (`auction, bidder, price, ts`):
+//! auctions uniform over 1 000 ids (each block of 1 000 consecutive events holds every
+//! auction exactly once, in a shuffled order), 12 events per millisecond of event time, so
+//! each 10 s pane holds 120 000 events, about 120 per auction. A tenth of the events are
+//! delayed by up to 1.5 s (disorder below the table's 2 s watermark delay: no late rows),
+//! which moves a few events across pane boundaries; the setup checks that every complete
+//! pane still holds ≥ 100 events per auction. Everything is deterministic. `WAVECREST_BENCH_EVENTS` sets the number of events
+//! (default 1 000 000).
+//!
+//! Wavecrest runs its planned operators directly on one thread (no tokio runtime, one
+//! worker, every stage's operators chained), with source watermarks assigned row by row as
+//! the runtime does. DataFusion runs with `target_partitions = 1` on a current-thread
+//! runtime, collecting the results. Throughput is reported in input events per second.
+//!
+//! Pairs to compare (targets from the issue):
+//! * `filter_project/wavecrest` vs `filter_project/datafusion`: streaming ≥ 0.5× batch.
+//! * `window/tumble_wavecrest` vs `window/tumble_datafusion`: streaming ≥ 0.5× batch.
+//! * `window/hop_wavecrest` vs `window/tumble_wavecrest`: HOP (slide = size / 10) must cost
+//!   < 2× TUMBLE per input event, i.e. its throughput must be > 0.5× TUMBLE's.
+//!
+//! Run: `cargo bench --bench pipeline` (see `benches/README.md`).
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use datafusion::arrow::array::{Int64Array, TimestampMillisecondArray};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::MemTable;
+use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::prelude::DataFrame;
+use wavecrest::exec::operator::{push_chunk, push_end, push_watermark, Operator};
+use wavecrest::exec::watermark_assigner::WatermarkAssigner;
+use wavecrest::exec::Chunk;
+use wavecrest::plan::{Planner, QueryPlan};
+use wavecrest::sql::{parse_statements, Statement};
+
+const AUCTIONS: usize = 1_000;
+/// Events per millisecond of event time: 120 000 per 10 s pane.
+const EVENTS_PER_MS: usize = 12;
+const BATCH_SIZE: usize = 8_192;
+/// 2024-01-01 00:00:00 UTC.
+const BASE_MS: i64 = 1_704_067_200_000;
+const DEFAULT_EVENTS: usize = 1_000_000;
+
+const DDL: &str = "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price BIGINT, ts TIMESTAMP(3), \
+     WATERMARK FOR ts AS ts - INTERVAL '2' SECOND) WITH ('connector' = 'values')";
+
+const FILTER_PROJECT: &str = "SELECT auction, price * 2 FROM bids WHERE price > 100";
+
+const TUMBLE: &str = "SELECT window_start, window_end, auction, COUNT(*), SUM(price), MAX(price) \
+     FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND)) \
+     GROUP BY window_start, window_end, auction";
+
+const HOP: &str = "SELECT window_start, window_end, auction, COUNT(*), SUM(price), MAX(price) \
+     FROM TABLE(HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND, INTERVAL '10' SECOND)) \
+     GROUP BY window_start, window_end, auction";
+
+const DF_FILTER_PROJECT: &str = "SELECT auction, price * 2 FROM bids WHERE price > 100";
+
+const DF_TUMBLE: &str = "SELECT date_bin(INTERVAL '10 seconds', ts) AS window_start, \
+     date_bin(INTERVAL '10 seconds', ts) + INTERVAL '10 seconds' AS window_end, \
+     auction, COUNT(*), SUM(price), MAX(price) \
+     FROM bids GROUP BY date_bin(INTERVAL '10 seconds', ts), auction";
+
+/// splitmix64: a small deterministic PRNG.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn event_count() -> usize {
+    std::env::var("WAVECREST_BENCH_EVENTS").ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(DEFAULT_EVENTS)
+}
+
+/// The bid batches, with the table's schema.
+fn bid_batches(schema: &SchemaRef, events: usize) -> Vec<RecordBatch> {
+    let mut rng = Rng(42);
+    let mut order: Vec<i64> = (0..AUCTIONS as i64).collect();
+    let mut batches = Vec::new();
+    let mut i = 0;
+    while i < events {
+        let n = BATCH_SIZE.min(events - i);
+        let mut auction = Vec::with_capacity(n);
+        let mut bidder = Vec::with_capacity(n);
+        let mut price = Vec::with_capacity(n);
+        let mut ts = Vec::with_capacity(n);
+        for e in i..i + n {
+            if e % AUCTIONS == 0 {
+                // Fisher-Yates: every block of AUCTIONS events holds each auction once.
+                for k in (1..AUCTIONS).rev() {
+                    order.swap(k, rng.below(k as u64 + 1) as usize);
+                }
+            }
+            auction.push(order[e % AUCTIONS]);
+            bidder.push(rng.below(100_000) as i64);
+            price.push(1 + rng.below(1_000) as i64);
+            let delay = if rng.below(10) == 0 { rng.below(1_500) as i64 } else { 0 };
+            ts.push(BASE_MS + (e / EVENTS_PER_MS) as i64 - delay);
+        }
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(auction)),
+                Arc::new(Int64Array::from(bidder)),
+                Arc::new(Int64Array::from(price)),
+                Arc::new(TimestampMillisecondArray::from(ts)),
+            ],
+        )
+        .expect("bid batch matches the table schema");
+        batches.push(batch);
+        i += n;
+    }
+    batches
+}
+
+/// A planner with the `bids` table declared.
+fn planner() -> Planner {
+    let mut planner = Planner::new();
+    let stmts = parse_statements(DDL).expect("DDL parses");
+    let Statement::CreateTable(ct) = &stmts[0].statement else { panic!("not a CREATE TABLE") };
+    planner.create_table(ct).expect("CREATE TABLE");
+    planner
+}
+
+fn plan(planner: &Planner, sql: &str) -> QueryPlan {
+    let stmts = parse_statements(sql).expect("query parses");
+    let Statement::Query(q) = &stmts[0].statement else { panic!("not a query") };
+    planner.plan_query(q).expect("query plans")
+}
+
+/// Runs `plan` over `batches` on this thread, as one worker: watermarks assigned at the
+/// source, every stage's operators chained, a final watermark of `i64::MAX`, then the end.
+/// Returns the number of output rows.
+fn run_streaming(planner: &Planner, plan: &QueryPlan, batches: &[RecordBatch]) -> usize {
+    let source = planner.source_plan(&plan.source).expect("source plan");
+    let wm_expr = source.watermark.expect("bids has a watermark");
+    let mut assigner = WatermarkAssigner::new(wm_expr);
+    let mut ops: Vec<Box<dyn Operator>> = plan.stages.iter().flat_map(|s| s.ops.iter().map(|o| o.build())).collect();
+    let mut rows = 0;
+    let count = |out: Vec<Chunk>| out.iter().map(Chunk::num_rows).sum::<usize>();
+    for batch in batches {
+        let before = assigner.current();
+        let chunk = assigner.assign(Chunk::inserts(batch.clone())).expect("assign watermarks");
+        rows += count(push_chunk(&mut ops, chunk).expect("push chunk"));
+        if assigner.current() > before {
+            rows += count(push_watermark(&mut ops, assigner.current()).expect("push watermark"));
+        }
+    }
+    rows += count(push_watermark(&mut ops, i64::MAX).expect("final watermark"));
+    rows += count(push_end(&mut ops).expect("end"));
+    assert_eq!(ops.iter().map(|o| o.late_rows()).sum::<u64>(), 0, "the bench data has no late rows");
+    rows
+}
+
+/// Checks that every complete 10 s pane holds at least 100 events per auction.
+fn check_panes(batches: &[RecordBatch], events: usize) {
+    const PANE_MS: i64 = 10_000;
+    // Events up to this time are all present (the last ones may be delayed by < 1.5 s).
+    let complete_until = BASE_MS + (events / EVENTS_PER_MS) as i64 - 1_500;
+    let panes = (complete_until - BASE_MS) / PANE_MS;
+    if panes == 0 {
+        return;
+    }
+    let mut counts = vec![0u32; panes as usize * AUCTIONS];
+    for b in batches {
+        let auction = b.column(0).as_any().downcast_ref::<Int64Array>().expect("auction");
+        let ts = b.column(3).as_any().downcast_ref::<TimestampMillisecondArray>().expect("ts");
+        for (a, t) in auction.values().iter().zip(ts.values().iter()) {
+            let pane = (t - BASE_MS).div_euclid(PANE_MS);
+            if (0..panes).contains(&pane) {
+                counts[pane as usize * AUCTIONS + *a as usize] += 1;
+            }
+        }
+    }
+    let min = counts.iter().copied().min().unwrap_or(0);
+    assert!(min >= 100, "a pane holds only {min} events of some auction");
+}
+
+struct DataFusionBatch {
+    runtime: tokio::runtime::Runtime,
+    ctx: SessionContext,
+}
+
+impl DataFusionBatch {
+    fn new(schema: &SchemaRef, batches: &[RecordBatch]) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+        let config = SessionConfig::new().with_target_partitions(1).with_batch_size(BATCH_SIZE);
+        let ctx = SessionContext::new_with_config(config);
+        let table = MemTable::try_new(schema.clone(), vec![batches.to_vec()]).expect("mem table");
+        ctx.register_table("bids", Arc::new(table)).expect("register bids");
+        DataFusionBatch { runtime, ctx }
+    }
+
+    /// The query planned once (logical plan); physical planning happens on every run.
+    fn frame(&self, sql: &str) -> DataFrame {
+        self.runtime.block_on(self.ctx.sql(sql)).expect("DataFusion plans the query")
+    }
+
+    fn run(&self, frame: &DataFrame) -> usize {
+        let out = self.runtime.block_on(frame.clone().collect()).expect("DataFusion runs the query");
+        out.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+fn configure<'a>(c: &'a mut Criterion, name: &str, events: usize) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(5));
+    group.throughput(Throughput::Elements(events as u64));
+    group
+}
+
+fn benches(c: &mut Criterion) {
+    let events = event_count();
+    let planner = planner();
+    let schema = planner.table("bids").expect("bids").schema.clone();
+    let batches = bid_batches(&schema, events);
+    check_panes(&batches, events);
+    let df = DataFusionBatch::new(&schema, &batches);
+
+    let filter_project = plan(&planner, FILTER_PROJECT);
+    let df_filter_project = df.frame(DF_FILTER_PROJECT);
+    let expected = run_streaming(&planner, &filter_project, &batches);
+    assert_eq!(expected, df.run(&df_filter_project), "filter+projection: streaming and batch row counts differ");
+    let mut group = configure(c, "filter_project", events);
+    group.bench_function("wavecrest", |b| b.iter(|| black_box(run_streaming(&planner, &filter_project, &batches))));
+    group.bench_function("datafusion", |b| b.iter(|| black_box(df.run(&df_filter_project))));
+    group.finish();
+
+    let tumble = plan(&planner, TUMBLE);
+    let hop = plan(&planner, HOP);
+    let df_tumble = df.frame(DF_TUMBLE);
+    let expected = run_streaming(&planner, &tumble, &batches);
+    assert_eq!(expected, df.run(&df_tumble), "TUMBLE: streaming and batch group counts differ");
+    let mut group = configure(c, "window", events);
+    group.bench_function("tumble_wavecrest", |b| b.iter(|| black_box(run_streaming(&planner, &tumble, &batches))));
+    group.bench_function("hop_wavecrest", |b| b.iter(|| black_box(run_streaming(&planner, &hop, &batches))));
+    group.bench_function("tumble_datafusion", |b| b.iter(|| black_box(df.run(&df_tumble))));
+    group.finish();
+}
+
+criterion_group!(pipeline, benches);
+criterion_main!(pipeline);

@@ -1,0 +1,9 @@
+-- Nexmark q0 (pass-through): every bid, unchanged. Measures the engine's raw overhead.
+
+CREATE TABLE bid (
+  auction BIGINT, bidder BIGINT, price BIGINT, channel VARCHAR, url VARCHAR,
+  date_time TIMESTAMP(3), extra VARCHAR,
+  WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND
+) WITH ('connector' = 'nexmark', 'nexmark.table' = 'bid', 'nexmark.events' = '2000');
+
+SELECT auction, bidder, price, date_time, extra FROM bid;

@@ -1,0 +1,4 @@
+mod cli;
+mod grammar;
+mod oracle;
+mod queries;
