@@ -120,9 +120,11 @@ impl Session {
                 Ok(Output::Text(text_table(&["name", "kind"], rows)))
             }
             Statement::Describe(name) => self.describe(name),
-            Statement::Drop { view, name, if_exists } => {
-                self.planner.drop(name, *view, *if_exists)?;
-                Ok(Output::Done(format!("dropped {} {name}", if *view { "view" } else { "table" })))
+            Statement::Drop { view, names, if_exists } => {
+                for name in names {
+                    self.planner.drop(name, *view, *if_exists)?;
+                }
+                Ok(Output::Done(format!("dropped {} {}", if *view { "view" } else { "table" }, names.join(", "))))
             }
         }
     }

@@ -58,8 +58,8 @@ pub enum Statement {
     Drop {
         /// Whether it was `DROP VIEW`.
         view: bool,
-        /// The name.
-        name: String,
+        /// The names, dropped in order.
+        names: Vec<String>,
         /// Whether `IF EXISTS` was given.
         if_exists: bool,
     },

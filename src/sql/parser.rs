@@ -80,39 +80,46 @@ fn parse_one(p: &mut Parser) -> Result<Statement, ParserError> {
     }
     let start = p.peek_token();
     let stmt = p.parse_statement()?;
-    convert(stmt).ok_or_else(|| {
-        ParserError::ParserError(format!(
-            "this statement is not supported by Wavecrest (expected CREATE TABLE, CREATE VIEW, SELECT, INSERT INTO, EXPLAIN, SET, SHOW TABLES, DESCRIBE or DROP) at Line: {}, Column: {}",
-            start.span.start.line, start.span.start.column
-        ))
+    convert(stmt).map_err(|msg| {
+        ParserError::ParserError(format!("{msg} at Line: {}, Column: {}", start.span.start.line, start.span.start.column))
     })
 }
 
-fn convert(stmt: ast::Statement) -> Option<Statement> {
+fn convert(stmt: ast::Statement) -> Result<Statement, String> {
+    const UNSUPPORTED: &str = "this statement is not supported by Wavecrest (expected CREATE TABLE, CREATE VIEW, SELECT, INSERT INTO, EXPLAIN, SET, SHOW TABLES, DESCRIBE or DROP)";
     match stmt {
-        ast::Statement::Query(q) => Some(Statement::Query(q)),
+        ast::Statement::Query(q) => Ok(Statement::Query(q)),
         ast::Statement::Insert(insert) => {
             let table = match &insert.table {
                 ast::TableObject::TableName(name) => normalize_object_name(name),
-                _ => return None,
+                _ => return Err(UNSUPPORTED.into()),
             };
-            Some(Statement::Insert { table, query: insert.source? })
+            if !insert.columns.is_empty() {
+                return Err(format!("INSERT INTO {table} (columns): column lists are not supported yet; give values for every column, in table order"));
+            }
+            let query = insert.source.ok_or_else(|| format!("INSERT INTO {table} needs VALUES or a query"))?;
+            Ok(Statement::Insert { table, query })
         }
-        ast::Statement::CreateView(view) => Some(Statement::CreateView {
-            name: normalize_object_name(&view.name),
-            query: view.query,
-            or_replace: view.or_replace,
-        }),
+        ast::Statement::CreateView(view) => {
+            let name = normalize_object_name(&view.name);
+            if !view.columns.is_empty() {
+                return Err(format!("CREATE VIEW {name} (columns): column lists are not supported yet; name the columns with AS in the query"));
+            }
+            if view.materialized {
+                return Err("CREATE MATERIALIZED VIEW is not supported; use CREATE VIEW or CREATE TABLE .. AS SELECT".into());
+            }
+            Ok(Statement::CreateView { name, query: view.query, or_replace: view.or_replace })
+        }
         ast::Statement::Drop { object_type, if_exists, names, .. } => {
             let view = match object_type {
                 ast::ObjectType::Table => false,
                 ast::ObjectType::View => true,
-                _ => return None,
+                other => return Err(format!("DROP {other} is not supported (only DROP TABLE and DROP VIEW)")),
             };
-            let name = normalize_object_name(names.first()?);
-            Some(Statement::Drop { view, name, if_exists })
+            let names = names.iter().map(normalize_object_name).collect();
+            Ok(Statement::Drop { view, names, if_exists })
         }
-        _ => None,
+        _ => Err(UNSUPPORTED.into()),
     }
 }
 

@@ -1,4 +1,7 @@
+//! Integration tests of the engine, in one test binary (one link of DataFusion).
+
 mod cli;
 mod grammar;
 mod oracle;
+mod parallel;
 mod queries;
