@@ -118,6 +118,14 @@ impl RelationPlanner for WindowTvfPlanner {
         }
         let args = WindowArgs::collect(&upper, args)?;
         let input = plan_input(&args.data, ctx)?;
+        let mut args = args;
+        if args.timecol == crate::sql::group_window::ROWTIME_PLACEHOLDER {
+            args.timecol = time_attribute_of(&input).ok_or_else(|| {
+                DataFusionError::Plan(format!(
+                    "{upper}(interval) needs an input with an event-time attribute (WATERMARK FOR ..); or name the column: {upper}(ts, interval)"
+                ))
+            })?;
+        }
         let mut durations = Vec::new();
         for e in &args.durations {
             durations.push(interval_ms(e.clone(), ctx)?);
@@ -262,6 +270,22 @@ fn table_factor(name: ast::ObjectName) -> TableFactor {
         sample: None,
         index_hints: vec![],
     }
+}
+
+/// The event-time attribute of the (single) stream table under `input`, if any.
+fn time_attribute_of(input: &LogicalPlan) -> Option<String> {
+    let mut found = None;
+    let _ = input.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            if let Ok(provider) = datafusion::datasource::source_as_provider(&scan.source) {
+                if let Some(t) = StreamTable::from_provider(provider.as_ref()) {
+                    found = found.take().or_else(|| t.time_attribute.clone());
+                }
+            }
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    });
+    found
 }
 
 /// A window needs an event-time attribute: a column with a declared WATERMARK in a source

@@ -2,6 +2,7 @@
 
 pub mod ast;
 pub mod ddl;
+pub mod group_window;
 pub mod parser;
 pub mod rewrite;
 pub mod tvf_args;

@@ -81,7 +81,10 @@ fn parse_one(p: &mut Parser) -> Result<Statement, ParserError> {
     let start = p.peek_token();
     let stmt = p.parse_statement()?;
     convert(stmt).map_err(|msg| {
-        ParserError::ParserError(format!("{msg} at Line: {}, Column: {}", start.span.start.line, start.span.start.column))
+        ParserError::ParserError(format!(
+            "{msg} at Line: {}, Column: {}",
+            start.span.start.line, start.span.start.column
+        ))
     })
 }
 
@@ -106,7 +109,9 @@ fn convert(stmt: ast::Statement) -> Result<Statement, String> {
                 return Err(format!("CREATE VIEW {name} (columns): column lists are not supported yet; name the columns with AS in the query"));
             }
             if view.materialized {
-                return Err("CREATE MATERIALIZED VIEW is not supported; use CREATE VIEW or CREATE TABLE .. AS SELECT".into());
+                return Err(
+                    "CREATE MATERIALIZED VIEW is not supported; use CREATE VIEW or CREATE TABLE .. AS SELECT".into()
+                );
             }
             Ok(Statement::CreateView { name, query: view.query, or_replace: view.or_replace })
         }

@@ -27,7 +27,8 @@ async fn run(parallelism: usize) -> (Vec<Vec<String>>, Vec<wavecrest::runtime::m
     }
     let sink = CollectSink::new();
     let s2 = sink.clone();
-    let metrics = session.run(queries, move |_| Ok(Box::new(s2.clone()) as _), false, Cancel::new()).await.expect("runs");
+    let metrics =
+        session.run(queries, move |_| Ok(Box::new(s2.clone()) as _), false, Cancel::new()).await.expect("runs");
     let mut out = sink.rows().expect("rows");
     out.sort();
     let workers = metrics.workers.lock().expect("lock").clone();
