@@ -15,7 +15,7 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::sql::sqlparser::ast;
 
 use crate::connectors::options::Options;
-use crate::connectors::registry::open_source;
+use crate::connectors::registry::{idle_timeout_ms, open_source};
 use crate::connectors::SourceCounters;
 use crate::error::{Error, Result};
 use crate::plan::catalog::options_text;
@@ -326,11 +326,15 @@ impl Session {
         for name in tables {
             let def = self.planner.table(&name).ok_or_else(|| Error::sql(format!("no table named '{name}'")))?;
             let counters = Arc::new(SourceCounters::default());
-            let reader = open_source(def, Arc::clone(&counters), allow_stdin)?;
+            let partitions = open_source(def, Arc::clone(&counters), allow_stdin)?;
             if let Ok(mut s) = metrics.sources.lock() {
                 s.push((name.clone(), counters));
             }
-            sources.insert(name.clone(), JobSource { plan: self.planner.source_plan(&name)?, reader });
+            let idle_timeout_ms = idle_timeout_ms(def)?;
+            sources.insert(
+                name.clone(),
+                JobSource { plan: self.planner.source_plan(&name)?, partitions, idle_timeout_ms },
+            );
         }
         let mut queries = Vec::new();
         for s in statements {

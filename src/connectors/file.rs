@@ -52,6 +52,31 @@ pub fn open(options: &Options, ctx: &SourceContext, connector: &str) -> Result<B
     Ok(Box::new(FileSource::new(ctx, decoder, policy, Inputs::Files { dir, files, next: 0 }, follow)))
 }
 
+/// Opens a file source as partitions: a folder gives one partition per file (its files at
+/// open time, sorted by name), like Flink's file splits, each with its own watermark; a file
+/// gives one partition. Options as for [`open`].
+pub fn open_partitions(options: &Options, ctx: &SourceContext, connector: &str) -> Result<Vec<Box<dyn Source>>> {
+    let path = PathBuf::from(options.require("path", connector)?);
+    let follow = options.bool("follow", false)?;
+    let format = options.require("format", connector)?.to_string();
+    let (_, policy) = decoder_for(options, ctx, &format)?;
+    options.check_all_used(connector)?;
+    let cannot =
+        |e: std::io::Error| Error::external(format!("table '{}': cannot read '{}': {e}", ctx.table, path.display()));
+    let files = if std::fs::metadata(&path).map_err(cannot)?.is_dir() {
+        list_dir(&path, None).map_err(cannot)?
+    } else {
+        vec![path.clone()]
+    };
+    let mut out: Vec<Box<dyn Source>> = Vec::with_capacity(files.len());
+    for f in files {
+        let (decoder, _) = decoder_for(options, ctx, &format)?;
+        let inputs = Inputs::Files { dir: None, files: vec![f], next: 0 };
+        out.push(Box::new(FileSource::new(ctx, decoder, policy.clone(), inputs, follow)));
+    }
+    Ok(out)
+}
+
 /// Opens a `'connector' = 'stdin'` source: standard input read to its end, with the same
 /// format options as [`open`] (`format` defaults to `csv`; no `path`, no `follow`).
 pub fn open_stdin(options: &Options, ctx: &SourceContext) -> Result<Box<dyn Source>> {

@@ -8,7 +8,11 @@ use crate::error::{Error, Result};
 use crate::plan::catalog::TableDef;
 
 /// Options every table accepts, read by the engine rather than the connector.
-pub const ENGINE_OPTIONS: &[&str] = &["connector", "on-error", "dead-letter.path"];
+pub const ENGINE_OPTIONS: &[&str] = &["connector", "on-error", "dead-letter.path", IDLE_TIMEOUT];
+
+/// Flink's option: a source partition without rows for this long stops holding the
+/// watermark back.
+pub const IDLE_TIMEOUT: &str = "scan.watermark.idle-timeout";
 
 /// Connectors that can be read from.
 pub const SOURCE_CONNECTORS: &[&str] = &["file", "filesystem", "stdin", "nexmark", "datagen", "values"];
@@ -33,8 +37,14 @@ pub fn on_error_policy(options: &Options, table: &str) -> Result<OnError> {
     }
 }
 
-/// Opens the source of `table`, with counters the caller keeps for metrics.
-pub fn open_source(table: &TableDef, counters: Arc<SourceCounters>, allow_stdin: bool) -> Result<Box<dyn Source>> {
+/// The table's idle timeout in ms, if set.
+pub fn idle_timeout_ms(table: &TableDef) -> Result<Option<i64>> {
+    Options::new(table.ddl.options.clone()).duration_ms(IDLE_TIMEOUT)
+}
+
+/// Opens the partitions of `table`'s source, with counters the caller keeps for metrics.
+/// A folder of files is one partition per file; other sources have one partition.
+pub fn open_source(table: &TableDef, counters: Arc<SourceCounters>, allow_stdin: bool) -> Result<Vec<Box<dyn Source>>> {
     let options = Options::new(table.ddl.options.clone());
     options.mark_used(ENGINE_OPTIONS);
     let connector = table.connector().ok_or_else(|| {
@@ -52,15 +62,15 @@ pub fn open_source(table: &TableDef, counters: Arc<SourceCounters>, allow_stdin:
         batch_size: BATCH_SIZE,
     };
     match connector.as_str() {
-        "values" => super::values::open(&options, &ctx, table.values.clone()),
+        "values" => Ok(vec![super::values::open(&options, &ctx, table.values.clone())?]),
         "stdin" if !allow_stdin => Err(Error::sql("the 'stdin' connector can only be used with `wavecrest run`")),
-        other => open_external(other, &options, &ctx, &table.name),
+        "file" | "filesystem" => super::file::open_partitions(&options, &ctx, &connector),
+        other => Ok(vec![open_external(other, &options, &ctx, &table.name)?]),
     }
 }
 
 fn open_external(connector: &str, options: &Options, ctx: &SourceContext, table: &str) -> Result<Box<dyn Source>> {
     match connector {
-        "file" | "filesystem" => super::file::open(options, ctx, connector),
         "stdin" => super::file::open_stdin(options, ctx),
         "nexmark" => super::nexmark::open(options, ctx),
         "datagen" => super::datagen::open(options, ctx),

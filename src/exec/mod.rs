@@ -7,6 +7,7 @@ pub mod operator;
 pub mod project;
 pub mod state_codec;
 pub mod watermark_assigner;
+pub mod watermark_combiner;
 pub mod window_aggregate;
 
 pub use chunk::{Chunk, RowOp};

@@ -10,6 +10,7 @@ use tokio::sync::mpsc::{channel, Receiver, Sender};
 use tokio::task::JoinSet;
 
 use super::cancel::Cancel;
+use super::clock::{Clock, SystemClock};
 use super::exchange::Router;
 use super::message::{Envelope, CHANNEL_CAPACITY};
 use super::metrics::JobMetrics;
@@ -30,12 +31,14 @@ pub struct JobQuery {
     pub sink: Box<dyn Sink>,
 }
 
-/// An opened source: its plan and reader.
+/// An opened source: its plan and one reader per partition.
 pub struct JobSource {
     /// How to compute columns and watermarks.
     pub plan: SourcePlan,
-    /// The reader.
-    pub reader: Box<dyn Source>,
+    /// One reader per partition.
+    pub partitions: Vec<Box<dyn Source>>,
+    /// `'scan.watermark.idle-timeout'` in ms.
+    pub idle_timeout_ms: Option<i64>,
 }
 
 /// Runs sources and queries to completion (bounded inputs) or cancellation.
@@ -97,7 +100,8 @@ pub async fn run_job(
         if subs.is_empty() {
             continue;
         }
-        tasks.spawn(run_source(source.reader, source.plan, subs, cancel.clone(), Arc::clone(&metrics)));
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
+        tasks.spawn(run_source(source, subs, cancel.clone(), Arc::clone(&metrics), clock));
     }
     if let Some(name) = subscribers.keys().next() {
         return Err(Error::internal(format!("no source opened for table '{name}'")));

@@ -1,6 +1,7 @@
 //! The runtime: tokio tasks (sources, stage workers, sinks) joined by bounded channels.
 
 pub mod cancel;
+pub mod clock;
 pub mod exchange;
 pub mod job;
 pub mod message;

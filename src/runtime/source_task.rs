@@ -6,27 +6,33 @@ use datafusion::arrow::record_batch::RecordBatch;
 use tokio::sync::mpsc::Sender;
 
 use super::cancel::Cancel;
+use super::clock::Clock;
+use super::job::JobSource;
 use super::message::{Envelope, Message};
 use super::metrics::JobMetrics;
-use crate::connectors::{Source, SourceEvent};
+use crate::connectors::SourceEvent;
 use crate::error::{Error, Result};
-use crate::exec::watermark_assigner::WatermarkAssigner;
+use crate::exec::watermark_combiner::WatermarkCombiner;
 use crate::exec::Chunk;
 use crate::plan::SourcePlan;
 
-/// Reads `source` until it ends or the job is cancelled: computes computed columns, tags
-/// rows with watermarks, and broadcasts rows and watermark advances to `subscribers`.
+/// Reads the source's partitions round-robin (one poll each in turn, so the interleaving is
+/// deterministic for bounded inputs) until all end or the job is cancelled: computes
+/// computed columns, tags rows with the source watermark (the minimum over partitions that
+/// are neither finished nor idle), and broadcasts rows and watermark advances.
 ///
-/// At the end of a bounded input it sends a final watermark of `i64::MAX` (every window
+/// When every partition has ended it sends a final watermark of `i64::MAX` (every window
 /// closes), then `End`. On cancellation it sends only `End`: open windows stay open.
 pub async fn run_source(
-    mut source: Box<dyn Source>,
-    plan: SourcePlan,
+    source: JobSource,
     subscribers: Vec<Sender<Envelope>>,
     cancel: Cancel,
     metrics: Arc<JobMetrics>,
+    clock: Arc<dyn Clock>,
 ) -> Result<()> {
-    let mut assigner = plan.watermark.clone().map(WatermarkAssigner::new);
+    let JobSource { plan, mut partitions, idle_timeout_ms } = source;
+    let n = partitions.len();
+    let mut combiner = plan.watermark.clone().map(|e| WatermarkCombiner::new(e, n, idle_timeout_ms, clock));
     let send = |msg: Message| {
         let subs = subscribers.clone();
         async move {
@@ -36,37 +42,53 @@ pub async fn run_source(
             Ok::<(), Error>(())
         }
     };
-    loop {
+    let mut ended = vec![false; n];
+    let mut p = n.saturating_sub(1);
+    let mut cancelled = false;
+    while ended.iter().any(|e| !e) {
+        p = (p + 1) % n;
+        if ended[p] {
+            continue;
+        }
         let event = tokio::select! {
             biased;
-            _ = cancel.cancelled() => break,
-            e = source.next() => e?,
+            _ = cancel.cancelled() => { cancelled = true; break }
+            e = partitions[p].next() => e?,
         };
+        let before = combiner.as_ref().map(WatermarkCombiner::current);
         match event {
             SourceEvent::Batch(batch) => {
                 if batch.num_rows() == 0 {
                     continue;
                 }
-                let full = with_computed(&plan, batch)?;
-                let mut chunk = Chunk::inserts(full);
-                let before = assigner.as_ref().map(|a| a.current());
-                if let Some(a) = assigner.as_mut() {
-                    chunk = a.assign(chunk)?;
+                let mut chunk = Chunk::inserts(with_computed(&plan, batch)?);
+                if let Some(c) = combiner.as_mut() {
+                    chunk = c.assign(p, chunk)?;
                 }
                 send(Message::Data(chunk)).await?;
-                if let (Some(a), Some(before)) = (assigner.as_ref(), before) {
-                    if a.current() > before {
-                        metrics.watermark.fetch_max(a.current(), std::sync::atomic::Ordering::Relaxed);
-                        send(Message::Watermark(a.current())).await?;
-                    }
+            }
+            SourceEvent::Idle => {
+                if let Some(c) = combiner.as_mut() {
+                    c.idle(p);
                 }
             }
-            SourceEvent::Idle => {}
             SourceEvent::End => {
-                send(Message::Watermark(i64::MAX)).await?;
-                break;
+                ended[p] = true;
+                if let Some(c) = combiner.as_mut() {
+                    c.end(p);
+                }
             }
         }
+        if let (Some(c), Some(before)) = (combiner.as_ref(), before) {
+            let now = c.current();
+            if now > before && !c.all_ended() {
+                metrics.watermark.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
+                send(Message::Watermark(now)).await?;
+            }
+        }
+    }
+    if !cancelled {
+        send(Message::Watermark(i64::MAX)).await?;
     }
     send(Message::End).await
 }
@@ -82,4 +104,98 @@ fn with_computed(plan: &SourcePlan, batch: RecordBatch) -> Result<RecordBatch> {
         cols.push(a);
     }
     Ok(RecordBatch::try_new(schema, cols)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connectors::Source;
+    use crate::exec::operator::Operator;
+    use crate::plan::pipeline::OpSpec;
+    use crate::plan::Planner;
+    use crate::runtime::clock::ManualClock;
+    use crate::sink::collect::chunks_to_strings;
+    use crate::sql::{parse_statements, Statement};
+    use async_trait::async_trait;
+    use datafusion::arrow::array::{Int64Array, TimestampMillisecondArray};
+    use datafusion::arrow::datatypes::SchemaRef;
+    use std::collections::VecDeque;
+
+    /// Returns its batches, then `Idle` forever; each poll moves the clock by `tick_ms`.
+    struct Scripted {
+        schema: SchemaRef,
+        batches: VecDeque<RecordBatch>,
+        clock: ManualClock,
+        tick_ms: i64,
+    }
+
+    #[async_trait]
+    impl Source for Scripted {
+        fn schema(&self) -> SchemaRef {
+            self.schema.clone()
+        }
+        async fn next(&mut self) -> Result<SourceEvent> {
+            self.clock.advance(self.tick_ms);
+            tokio::task::yield_now().await;
+            Ok(self.batches.pop_front().map(SourceEvent::Batch).unwrap_or(SourceEvent::Idle))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_idle_partition_releases_a_window() {
+        let mut planner = Planner::new();
+        let sql = "CREATE TABLE t (k BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values');
+                   SELECT window_start, k, COUNT(*) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+                   GROUP BY window_start, window_end, k;";
+        let stmts = parse_statements(sql).unwrap();
+        let Statement::CreateTable(ct) = &stmts[0].statement else { panic!() };
+        planner.create_table(ct).unwrap();
+        let Statement::Query(q) = &stmts[1].statement else { panic!() };
+        let plan = planner.plan_query(q).unwrap();
+        let mut window = plan
+            .stages
+            .iter()
+            .flat_map(|s| &s.ops)
+            .find(|o| matches!(o, OpSpec::WindowAggregate { .. }))
+            .unwrap()
+            .build();
+        let source_plan = planner.source_plan("t").unwrap();
+        let schema = source_plan.table.physical_schema.clone();
+        let rows = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 1])),
+                Arc::new(TimestampMillisecondArray::from(vec![1_000, 12_000])),
+            ],
+        )
+        .unwrap();
+        let clock = ManualClock::default();
+        let busy =
+            Scripted { schema: schema.clone(), batches: VecDeque::from([rows]), clock: clock.clone(), tick_ms: 0 };
+        let quiet = Scripted { schema, batches: VecDeque::new(), clock: clock.clone(), tick_ms: 1_000 };
+        let source = JobSource {
+            plan: source_plan,
+            partitions: vec![Box::new(busy), Box::new(quiet)],
+            idle_timeout_ms: Some(5_000),
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let cancel = Cancel::new();
+        let task = tokio::spawn(run_source(source, vec![tx], cancel.clone(), Arc::default(), Arc::new(clock.clone())));
+        let mut fired = Vec::new();
+        while let Some((_, msg)) = rx.recv().await {
+            match msg {
+                Message::Data(chunk) => fired.extend(window.on_chunk(chunk).unwrap()),
+                Message::Watermark(w) => {
+                    assert!(clock.now_ms() >= 5_000, "the quiet partition held the watermark until its timeout");
+                    assert_eq!(w, 12_000);
+                    fired.extend(window.on_watermark(w).unwrap());
+                    cancel.cancel();
+                }
+                Message::End => break,
+            }
+        }
+        task.await.unwrap().unwrap();
+        let rows = chunks_to_strings(&fired).unwrap();
+        assert_eq!(rows, vec![vec!["+I", "1970-01-01 00:00:00.000", "1970-01-01 00:00:10.000", "1", "1"]]);
+    }
 }
