@@ -261,9 +261,10 @@ impl Session {
 
     fn insert_values(&mut self, table: &str, query: &ast::Query) -> Result<usize> {
         let def = self.planner.table(table).ok_or_else(|| Error::sql(format!("no table named '{table}'")))?;
-        if def.connector().as_deref() != Some("values") {
+        let connector = def.connector().unwrap_or_default();
+        if connector != "values" && connector != "memory" {
             return Err(Error::sql(format!(
-                "INSERT INTO {table} VALUES needs a table with 'connector' = 'values' (rows are the table's bounded content)"
+                "INSERT INTO {table} VALUES needs a table with 'connector' = 'values' (bounded content) or 'memory' (live rows)"
             )));
         }
         let schema = def.physical_schema.clone();
@@ -306,9 +307,19 @@ impl Session {
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let batch = RecordBatch::try_new(schema, cols).map_err(|e| Error::sql(format!("INSERT INTO {table}: {e}")))?;
         if let Some(t) = self.planner.table_mut(table) {
-            t.values.push(batch);
+            if connector == "memory" {
+                t.memory.push(batch)?;
+            } else {
+                t.values.push(batch);
+            }
         }
         Ok(n)
+    }
+
+    /// The live row log of a `memory` table: push rows into it while a query runs.
+    pub fn memory_table(&self, name: &str) -> Option<Arc<crate::connectors::memory::MemoryLog>> {
+        let t = self.planner.table(name)?;
+        (t.connector().as_deref() == Some("memory")).then(|| Arc::clone(&t.memory))
     }
 
     /// Runs continuous statements together as one job until their inputs end or `cancel`

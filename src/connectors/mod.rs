@@ -8,6 +8,7 @@ pub mod csv_decode;
 pub mod datagen;
 pub mod file;
 pub mod json_decode;
+pub mod memory;
 pub mod nexmark;
 pub mod options;
 pub mod registry;

@@ -15,7 +15,7 @@ pub const ENGINE_OPTIONS: &[&str] = &["connector", "on-error", "dead-letter.path
 pub const IDLE_TIMEOUT: &str = "scan.watermark.idle-timeout";
 
 /// Connectors that can be read from.
-pub const SOURCE_CONNECTORS: &[&str] = &["file", "filesystem", "stdin", "nexmark", "datagen", "values"];
+pub const SOURCE_CONNECTORS: &[&str] = &["file", "filesystem", "stdin", "nexmark", "datagen", "values", "memory"];
 
 /// Default rows per batch.
 pub const BATCH_SIZE: usize = 8192;
@@ -63,6 +63,7 @@ pub fn open_source(table: &TableDef, counters: Arc<SourceCounters>, allow_stdin:
     };
     match connector.as_str() {
         "values" => Ok(vec![super::values::open(&options, &ctx, table.values.clone())?]),
+        "memory" => Ok(vec![super::memory::open(&options, &ctx, Arc::clone(&table.memory))?]),
         "stdin" if !allow_stdin => Err(Error::sql("the 'stdin' connector can only be used with `wavecrest run`")),
         "file" | "filesystem" => super::file::open_partitions(&options, &ctx, &connector),
         other => Ok(vec![open_external(other, &options, &ctx, &table.name)?]),

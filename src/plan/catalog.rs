@@ -31,6 +31,8 @@ pub struct TableDef {
     pub time_attribute: Option<String>,
     /// Rows inserted with `INSERT INTO t VALUES` (the `values` connector's content).
     pub values: Vec<datafusion::arrow::record_batch::RecordBatch>,
+    /// The live rows of a `memory` table.
+    pub memory: Arc<crate::connectors::memory::MemoryLog>,
 }
 
 impl TableDef {

@@ -139,6 +139,7 @@ impl Planner {
             schema: schema.clone(),
             time_attribute: time_attribute.clone(),
             values: vec![],
+            memory: Arc::default(),
         };
         // Validate the watermark expression now, so errors come with the DDL.
         self.source_plan_of(&def)?;

@@ -153,3 +153,36 @@ fn stdin_connector_reads_data_under_run() {
     assert!(r.ok, "{}", r.stderr);
     assert_eq!(r.stdout, "op,k,v10\n+I,2,20\n+I,3,30\n");
 }
+
+#[test]
+fn ctrl_c_stops_an_unbounded_query_and_exits_zero() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tmp");
+    let sql = "CREATE TABLE bid (auction BIGINT, price BIGINT, date_time TIMESTAMP(3))
+                 WITH ('connector' = 'nexmark', 'nexmark.rate' = '2000');
+               SELECT auction, price FROM bid;";
+    std::fs::write(dir.path().join("q.sql"), sql).expect("write");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wavecrest"))
+        .args(["run", "--format", "csv", "q.sql"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("header");
+    assert_eq!(line, "op,auction,price\n");
+    line.clear();
+    stdout.read_line(&mut line).expect("a row");
+    assert!(line.starts_with("+I,"), "{line}");
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).expect("rest of stdout");
+    let out = child.wait_with_output().expect("exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "Ctrl-C is a normal stop: {stderr}");
+    assert!(stderr.contains("stopping (Ctrl-C)") && stderr.contains("rows in"), "{stderr}");
+    assert!(rest.lines().all(|l| l.starts_with("+I,")), "only whole rows after the stop");
+}

@@ -2,6 +2,7 @@
 
 mod cli;
 mod grammar;
+mod memory;
 mod oracle;
 mod parallel;
 mod queries;
