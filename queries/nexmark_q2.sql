@@ -1,5 +1,4 @@
--- Nexmark q2 (selection): bids on a few auctions. (Flink writes MOD(auction, 123); DataFusion
--- has no MOD function, so this uses the % operator.)
+-- Nexmark q2 (selection): bids on a few auctions, as Flink writes it.
 
 CREATE TABLE bid (
   auction BIGINT, bidder BIGINT, price BIGINT, channel VARCHAR, url VARCHAR,
@@ -7,4 +6,4 @@ CREATE TABLE bid (
   WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND
 ) WITH ('connector' = 'nexmark', 'nexmark.table' = 'bid', 'nexmark.events' = '20000');
 
-SELECT auction, price FROM bid WHERE auction % 123 = 0;
+SELECT auction, price FROM bid WHERE MOD(auction, 123) = 0;

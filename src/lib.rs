@@ -4,6 +4,7 @@
 pub mod connectors;
 pub mod error;
 pub mod exec;
+pub mod functions;
 pub mod plan;
 pub mod runtime;
 pub mod session;

@@ -9,6 +9,7 @@ pub mod state_codec;
 pub mod watermark_assigner;
 pub mod watermark_combiner;
 pub mod window_aggregate;
+pub mod window_assign;
 
 pub use chunk::{Chunk, RowOp};
 pub use operator::Operator;

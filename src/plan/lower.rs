@@ -105,9 +105,15 @@ impl Builder<'_> {
             }
             LogicalPlan::SubqueryAlias(a) => self.node(&a.input),
             LogicalPlan::Aggregate(a) => self.aggregate(a),
-            LogicalPlan::Extension(ext) if ext.node.name() == "WindowTvf" => Err(Error::sql(
-                "a window TVF must be aggregated: add GROUP BY window_start, window_end [, keys] (plain row-wise windowing is not supported yet)",
-            )),
+            LogicalPlan::Extension(ext) => match ext.node.as_any().downcast_ref::<WindowTvfNode>() {
+                Some(tvf) => {
+                    self.node(&tvf.input)?;
+                    let time = self.time_column(tvf)?;
+                    self.push(OpSpec::WindowAssign { kind: tvf.kind, time, schema: nullable(&tvf.schema) });
+                    Ok(())
+                }
+                None => Err(Error::internal(format!("unknown plan node {}", ext.node.name()))),
+            },
             LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {
                 Err(Error::sql("a continuous query needs a FROM clause naming a table"))
             }
@@ -124,6 +130,12 @@ impl Builder<'_> {
                 }
             ))),
         }
+    }
+
+    /// The TVF's event-time column as an expression over its input.
+    fn time_column(&self, tvf: &WindowTvfNode) -> Result<Arc<dyn PhysicalExpr>> {
+        let column = datafusion::common::Column::from(tvf.input.schema().qualified_field(tvf.time_index));
+        self.physical(&Expr::Column(column), tvf.input.schema())
     }
 
     fn aggregate(&mut self, a: &Aggregate) -> Result<()> {
@@ -217,10 +229,7 @@ impl Builder<'_> {
             aggregates.push((lowered.aggregate, lowered.filter));
             output.push(OutputColumn::Aggregate(i));
         }
-        let time = self.physical(
-            &Expr::Column(datafusion::common::Column::from(tvf.input.schema().qualified_field(tvf.time_index))),
-            tvf.input.schema(),
-        )?;
+        let time = self.time_column(tvf)?;
         let display = format!(
             "{} on {}, keys=[{}], aggs=[{}]",
             tvf.kind.describe(),

@@ -16,6 +16,7 @@ use crate::exec::filter::FilterOp;
 use crate::exec::operator::Operator;
 use crate::exec::project::ProjectOp;
 use crate::exec::window_aggregate::{WindowAggregate, WindowAggregateSpec};
+use crate::exec::window_assign::WindowAssign;
 
 /// How rows reach the workers of a stage.
 #[derive(Debug, Clone)]
@@ -47,6 +48,15 @@ pub enum OpSpec {
         /// Text for EXPLAIN.
         display: String,
     },
+    /// Window TVF without aggregation.
+    WindowAssign {
+        /// Window shape.
+        kind: crate::plan::window::WindowKind,
+        /// The event-time column of the input.
+        time: Arc<dyn PhysicalExpr>,
+        /// Input schema plus the window columns.
+        schema: SchemaRef,
+    },
     /// Window aggregate.
     WindowAggregate {
         /// The operator's plan.
@@ -63,6 +73,9 @@ impl OpSpec {
             OpSpec::Filter { predicate, .. } => Box::new(FilterOp::new(Arc::clone(predicate))),
             OpSpec::Project { exprs, schema, .. } => Box::new(ProjectOp::new(exprs.clone(), schema.clone(), "Project")),
             OpSpec::WindowAggregate { spec, .. } => Box::new(WindowAggregate::new(Arc::clone(spec))),
+            OpSpec::WindowAssign { kind, time, schema } => {
+                Box::new(WindowAssign::new(*kind, Arc::clone(time), schema.clone()))
+            }
         }
     }
 
@@ -72,6 +85,7 @@ impl OpSpec {
             OpSpec::Filter { display, .. } => format!("Filter: {display}"),
             OpSpec::Project { display, .. } => format!("Project: {display}"),
             OpSpec::WindowAggregate { display, .. } => format!("WindowAggregate: {display}"),
+            OpSpec::WindowAssign { kind, time, .. } => format!("WindowAssign: {} on {time}", kind.describe()),
         }
     }
 }

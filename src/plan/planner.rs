@@ -53,6 +53,7 @@ impl Planner {
         let config = SessionConfig::new().with_information_schema(false);
         let ctx = SessionContext::new_with_config(config);
         ctx.register_relation_planner(Arc::new(WindowTvfPlanner)).expect("registering a relation planner cannot fail");
+        crate::functions::register(&ctx);
         Planner { ctx, tables: BTreeMap::new(), views: BTreeMap::new() }
     }
 
