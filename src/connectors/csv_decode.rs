@@ -7,7 +7,7 @@
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::value_parse::{BadRow, Columns, RecordDecoder, MAX_RECORD_BYTES};
+use super::column_builder::{BadRow, Columns, RecordDecoder, MAX_RECORD_BYTES};
 use crate::error::{Error, Result};
 
 /// CSV dialect settings (Flink's `csv.*` options).

@@ -16,9 +16,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 
+use super::column_builder::{BadRow, RecordDecoder};
 use super::csv_decode::{CsvConfig, CsvDecoder};
 use super::json_decode::{JsonConfig, JsonDecoder};
-use super::value_parse::{BadRow, RecordDecoder};
 use crate::connectors::{OnError, Options, Source, SourceContext, SourceCounters, SourceEvent};
 use crate::error::{Error, Result};
 

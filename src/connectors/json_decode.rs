@@ -11,7 +11,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::value_parse::{BadRow, ColumnBuilder, Columns, RecordDecoder, MAX_RECORD_BYTES};
+use super::column_builder::{BadRow, ColumnBuilder, Columns, RecordDecoder, MAX_RECORD_BYTES};
 use crate::error::Result;
 
 /// JSON format settings (Flink's `json.*` options).

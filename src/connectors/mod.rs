@@ -4,6 +4,7 @@
 //! minus computed ones). Computed columns, watermarks and lateness are the runtime's job, so a
 //! connector only reads and decodes.
 
+pub mod column_builder;
 pub mod csv_decode;
 pub mod datagen;
 pub mod file;

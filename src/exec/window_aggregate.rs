@@ -89,13 +89,23 @@ pub struct WindowAggregate {
     watermark: i64,
     late: u64,
     rows_aggregated: u64,
+    /// Scratch: the pane of each row of the chunk being added (`i64::MIN` = late).
+    pane_of_row: Vec<i64>,
 }
 
 impl WindowAggregate {
     /// A fresh operator with no state and watermark at -∞.
     pub fn new(spec: Arc<WindowAggregateSpec>) -> Self {
         let aggs = spec.aggregates.iter().map(|(a, _)| Arc::clone(a)).collect();
-        WindowAggregate { spec, aggs, panes: BTreeMap::new(), watermark: i64::MIN, late: 0, rows_aggregated: 0 }
+        WindowAggregate {
+            spec,
+            aggs,
+            panes: BTreeMap::new(),
+            watermark: i64::MIN,
+            late: 0,
+            rows_aggregated: 0,
+            pane_of_row: Vec::new(),
+        }
     }
 
     /// Number of panes currently held.
@@ -114,35 +124,36 @@ impl WindowAggregate {
         w.saturating_add(1).saturating_sub(phase).div_euclid(period)
     }
 
-    /// Adds rows `[from, to)` of the evaluated columns.
+    /// Adds rows `[from, to)` of the evaluated columns. Rows late for every window they
+    /// belong to are dropped and counted.
     fn add_rows(&mut self, cols: &Evaluated, from: usize, to: usize, current_wm: i64) -> Result<()> {
+        const LATE: i64 = i64::MIN;
         let kind = self.spec.kind;
-        let mut by_pane: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
-        let mut all_same: Option<i64> = None;
+        self.pane_of_row.clear();
+        let mut first: Option<i64> = None;
         let mut uniform = true;
         for i in from..to {
-            if cols.time.is_null(i) {
+            let pane = if cols.time.is_null(i) {
+                LATE
+            } else {
+                let p = kind.pane_start(cols.time.value(i));
+                let w = cols.row_wm.as_ref().map(|w| w.value(i)).unwrap_or(current_wm);
+                if kind.last_end_of_pane(p).saturating_sub(1) <= w {
+                    LATE
+                } else {
+                    p
+                }
+            };
+            if pane == LATE {
                 self.late += 1;
                 uniform = false;
-                continue;
-            }
-            let t = cols.time.value(i);
-            let w = cols.row_wm.as_ref().map(|w| w.value(i)).unwrap_or(current_wm);
-            if kind.last_end(t).saturating_sub(1) <= w {
-                self.late += 1;
+            } else if *first.get_or_insert(pane) != pane {
                 uniform = false;
-                continue;
             }
-            let p = kind.pane_start(t);
-            match all_same {
-                None => all_same = Some(p),
-                Some(q) if q != p => uniform = false,
-                _ => {}
-            }
-            by_pane.entry(p).or_default().push(i as u32);
+            self.pane_of_row.push(pane);
         }
         if uniform {
-            if let Some(p) = all_same {
+            if let Some(p) = first {
                 let len = to - from;
                 let keys: Vec<ArrayRef> = cols.keys.iter().map(|k| k.slice(from, len)).collect();
                 let args: Vec<Vec<ArrayRef>> =
@@ -150,6 +161,13 @@ impl WindowAggregate {
                 let filters: Vec<Option<BooleanArray>> =
                     cols.filters.iter().map(|f| f.as_ref().map(|f| f.slice(from, len))).collect();
                 return self.pane_update(p, &keys, &args, &filters);
+            }
+            return Ok(());
+        }
+        let mut by_pane: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+        for (offset, &p) in self.pane_of_row.iter().enumerate() {
+            if p != LATE {
+                by_pane.entry(p).or_default().push((from + offset) as u32);
             }
         }
         for (p, idx) in by_pane {

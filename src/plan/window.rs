@@ -139,7 +139,12 @@ impl WindowKind {
     /// End of the last window containing the pane: once the watermark reaches `end - 1`,
     /// the pane is no longer needed.
     pub fn last_end_of_pane(&self, pane: i64) -> i64 {
-        self.windows_of_pane(pane).last().map(|w| w.1).unwrap_or(pane + self.pane_size())
+        match *self {
+            WindowKind::Tumble { size, .. } => pane + size,
+            // The window with the largest start not after the pane.
+            WindowKind::Hop { slide, size, offset } => align(pane, slide, offset) + size,
+            WindowKind::Cumulate { max_size, offset, .. } => align(pane, max_size, offset) + max_size,
+        }
     }
 
     /// End of the last window containing event time `t`.
@@ -214,6 +219,22 @@ mod tests {
         assert_eq!(w.windows_of_pane(10), vec![(0, 15)]);
         assert_eq!(w.windows_of_pane(15), vec![(15, 20), (15, 25), (15, 30)]);
         assert_eq!(w.panes_of_window(0, 10).collect::<Vec<_>>(), vec![0, 5]);
+    }
+
+    #[test]
+    fn last_end_matches_the_enumerated_windows() {
+        let kinds = [
+            WindowKind::Tumble { size: 10, offset: 3 },
+            WindowKind::Hop { slide: 4, size: 6, offset: 1 },
+            WindowKind::Hop { slide: 5, size: 10, offset: 0 },
+            WindowKind::Cumulate { step: 5, max_size: 15, offset: 2 },
+        ];
+        for k in kinds {
+            for t in -40..40 {
+                let p = k.pane_start(t);
+                assert_eq!(k.last_end_of_pane(p), k.windows_of_pane(p).last().unwrap().1, "{k:?} t={t}");
+            }
+        }
     }
 
     #[test]
