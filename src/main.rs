@@ -47,15 +47,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Run { format, file }) => read(&file).and_then(|sql| {
             let format: OutputFormat = format.parse()?;
-            runtime
-                .block_on(run_script(&sql, format, false))
-                .map_err(|e| (e, sql))
-                .map_err(|(e, sql)| Error { message: e.render(&sql), ..e })
+            runtime.block_on(run_script(&sql, format, false)).map_err(|e| rendered(e, &sql))
         }),
         Some(Command::Explain { file }) => read(&file).and_then(|sql| {
-            runtime
-                .block_on(run_script(&sql, OutputFormat::Table, true))
-                .map_err(|e| Error { message: e.render(&sql), ..e })
+            runtime.block_on(run_script(&sql, OutputFormat::Table, true)).map_err(|e| rendered(e, &sql))
         }),
         None => {
             if std::io::stdin().is_terminal() {
@@ -64,9 +59,7 @@ fn main() -> ExitCode {
             }
             let mut sql = String::new();
             match std::io::stdin().read_to_string(&mut sql) {
-                Ok(_) => runtime
-                    .block_on(run_script(&sql, OutputFormat::Table, false))
-                    .map_err(|e| Error { message: e.render(&sql), ..e }),
+                Ok(_) => runtime.block_on(run_script(&sql, OutputFormat::Table, false)).map_err(|e| rendered(e, &sql)),
                 Err(e) => Err(Error::from(e)),
             }
         }
@@ -74,7 +67,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // `render` already put the kind and location in the message when it had them.
+            // A rendered error already carries its kind and location in the message.
             if e.message.contains('\n') {
                 eprintln!("wavecrest: {}", e.message);
             } else {
@@ -82,6 +75,14 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error with its SQL line and a caret, when it has a location.
+fn rendered(e: Error, sql: &str) -> Error {
+    match e.location {
+        Some(_) => Error { message: e.render(sql), location: None, ..e },
+        None => e,
     }
 }
 
