@@ -22,6 +22,7 @@ use crate::plan::catalog::options_text;
 use crate::plan::pipeline::{OpSpec, QueryPlan};
 use crate::plan::Planner;
 use crate::runtime::{run_job, Cancel, JobMetrics, JobQuery, JobSource};
+use crate::sink::subscription::{subscriptions, Subscription};
 use crate::sink::{open_sink, Sink};
 use crate::sql::ast::{is_values, CreateTable, Statement};
 use crate::sql::Located;
@@ -322,15 +323,14 @@ impl Session {
         (t.connector().as_deref() == Some("memory")).then(|| Arc::clone(&t.memory))
     }
 
-    /// Runs continuous statements together as one job until their inputs end or `cancel`
-    /// is set. `client_sink` makes the sink for each [`Target::Client`] statement.
-    pub async fn run(
+    /// Opens the sources and sinks of continuous statements that will run together as one
+    /// job. `client_sink` makes the sink for each [`Target::Client`] statement.
+    pub fn prepare(
         &self,
         statements: Vec<Continuous>,
         mut client_sink: impl FnMut(&QueryPlan) -> Result<Box<dyn Sink>>,
         allow_stdin: bool,
-        cancel: Cancel,
-    ) -> Result<Arc<JobMetrics>> {
+    ) -> Result<PreparedJob> {
         let metrics = Arc::new(JobMetrics::default());
         let tables: BTreeSet<String> = statements.iter().map(|s| s.plan.source.clone()).collect();
         let mut sources = BTreeMap::new();
@@ -342,10 +342,8 @@ impl Session {
                 s.push((name.clone(), counters));
             }
             let idle_timeout_ms = idle_timeout_ms(def)?;
-            sources.insert(
-                name.clone(),
-                JobSource { plan: self.planner.source_plan(&name)?, partitions, idle_timeout_ms },
-            );
+            let plan = self.planner.source_plan(&name)?;
+            sources.insert(name.clone(), JobSource { plan, partitions, idle_timeout_ms });
         }
         let mut queries = Vec::new();
         for s in statements {
@@ -362,8 +360,82 @@ impl Session {
             };
             queries.push(JobQuery { plan: s.plan, sink });
         }
-        run_job(sources, queries, self.parallelism(), cancel, Arc::clone(&metrics)).await?;
-        Ok(metrics)
+        Ok(PreparedJob { sources, queries, parallelism: self.parallelism(), metrics })
+    }
+
+    /// Runs continuous statements together as one job until their inputs end or `cancel`
+    /// is set. `client_sink` makes the sink for each [`Target::Client`] statement.
+    pub async fn run(
+        &self,
+        statements: Vec<Continuous>,
+        client_sink: impl FnMut(&QueryPlan) -> Result<Box<dyn Sink>>,
+        allow_stdin: bool,
+        cancel: Cancel,
+    ) -> Result<Arc<JobMetrics>> {
+        self.prepare(statements, client_sink, allow_stdin)?.run(cancel).await
+    }
+
+    /// Starts one continuous query in the background (on the current tokio runtime) with
+    /// `subscribers` independent subscriptions to its results.
+    pub fn start(&self, query: Continuous, subscribers: usize) -> Result<RunningQuery> {
+        let (sink, subs) = subscriptions(subscribers);
+        let mut sink = Some(sink);
+        let job = self.prepare(
+            vec![query],
+            |_| sink.take().map(|s| Box::new(s) as Box<dyn Sink>).ok_or_else(|| Error::internal("one client query")),
+            false,
+        )?;
+        let cancel = Cancel::new();
+        let metrics = Arc::clone(&job.metrics);
+        let handle = tokio::spawn(job.run(cancel.clone()));
+        Ok(RunningQuery { subscriptions: subs, cancel, metrics, handle })
+    }
+}
+
+/// Sources and sinks of a job, opened and ready to run.
+pub struct PreparedJob {
+    sources: BTreeMap<String, JobSource>,
+    queries: Vec<JobQuery>,
+    parallelism: usize,
+    metrics: Arc<JobMetrics>,
+}
+
+impl PreparedJob {
+    /// The job's counters (live while it runs).
+    pub fn metrics(&self) -> Arc<JobMetrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    /// Runs the job until its inputs end or `cancel` is set.
+    pub async fn run(self, cancel: Cancel) -> Result<Arc<JobMetrics>> {
+        run_job(self.sources, self.queries, self.parallelism, cancel, Arc::clone(&self.metrics)).await?;
+        Ok(self.metrics)
+    }
+}
+
+/// A query running in the background (see [`Session::start`]).
+pub struct RunningQuery {
+    /// Subscriptions to its results, one per requested subscriber.
+    pub subscriptions: Vec<Subscription>,
+    cancel: Cancel,
+    metrics: Arc<JobMetrics>,
+    handle: tokio::task::JoinHandle<Result<Arc<JobMetrics>>>,
+}
+
+impl RunningQuery {
+    /// Stops the query: sources stop reading, open windows are not fired, subscriptions end.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// The query's counters, live.
+    pub fn metrics(&self) -> Arc<JobMetrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    /// Waits for the query to end (bounded inputs) or to stop after [`RunningQuery::cancel`].
+    pub async fn wait(self) -> Result<Arc<JobMetrics>> {
+        self.handle.await.map_err(|e| Error::internal(format!("query task failed: {e}")))?
     }
 }
 

@@ -17,23 +17,41 @@ use crate::error::{Error, Result};
 /// How long a reader waits for new rows before reporting `Idle`.
 const POLL: Duration = Duration::from_millis(100);
 
-/// The rows of a memory table, shared by its writers and readers.
+/// One entry of a memory table's log.
+#[derive(Debug, Clone)]
+enum Entry {
+    Rows(RecordBatch),
+    Watermark(i64),
+}
+
+/// The rows (and explicit watermarks) of a memory table, shared by its writers and readers.
 #[derive(Debug, Default)]
 pub struct MemoryLog {
-    batches: Mutex<Vec<RecordBatch>>,
+    entries: Mutex<Vec<Entry>>,
     pushed: Notify,
 }
 
 impl MemoryLog {
     /// Appends rows (in the table's physical schema) and wakes running readers.
     pub fn push(&self, batch: RecordBatch) -> Result<()> {
-        self.batches.lock().map_err(|_| Error::internal("memory table poisoned"))?.push(batch);
+        self.append(Entry::Rows(batch))
+    }
+
+    /// Declares that event time has reached `watermark_ms`, for producers that drive time
+    /// themselves. It only ever moves the table's watermark forward (it is combined with the
+    /// one computed from rows by `WATERMARK FOR`).
+    pub fn push_watermark(&self, watermark_ms: i64) -> Result<()> {
+        self.append(Entry::Watermark(watermark_ms))
+    }
+
+    fn append(&self, e: Entry) -> Result<()> {
+        self.entries.lock().map_err(|_| Error::internal("memory table poisoned"))?.push(e);
         self.pushed.notify_waiters();
         Ok(())
     }
 
-    fn get(&self, i: usize) -> Option<RecordBatch> {
-        self.batches.lock().ok().and_then(|b| b.get(i).cloned())
+    fn get(&self, i: usize) -> Option<Entry> {
+        self.entries.lock().ok().and_then(|b| b.get(i).cloned())
     }
 }
 
@@ -59,10 +77,17 @@ impl Source for MemorySource {
 
     async fn next(&mut self) -> Result<SourceEvent> {
         let pushed = self.log.pushed.notified();
-        if let Some(b) = self.log.get(self.next) {
-            self.next += 1;
-            SourceCounters::add(&self.counters.rows, b.num_rows() as u64);
-            return Ok(SourceEvent::Batch(b));
+        match self.log.get(self.next) {
+            Some(Entry::Rows(b)) => {
+                self.next += 1;
+                SourceCounters::add(&self.counters.rows, b.num_rows() as u64);
+                return Ok(SourceEvent::Batch(b));
+            }
+            Some(Entry::Watermark(w)) => {
+                self.next += 1;
+                return Ok(SourceEvent::Watermark(w));
+            }
+            None => {}
         }
         let _ = tokio::time::timeout(POLL, pushed).await;
         Ok(SourceEvent::Idle)

@@ -34,6 +34,9 @@ pub enum SourceEvent {
     /// Nothing to read right now (a followed file, a paused generator); poll again later.
     /// The runtime uses these to detect idle partitions.
     Idle,
+    /// The reader declares that event time has reached this watermark (ms): used by
+    /// sources whose producer drives time explicitly (the `memory` table, the library).
+    Watermark(i64),
     /// A bounded input is exhausted; no more events will come.
     End,
 }

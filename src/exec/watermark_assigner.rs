@@ -31,6 +31,11 @@ impl WatermarkAssigner {
         self.current
     }
 
+    /// Moves the watermark forward to `watermark` (never back).
+    pub fn advance_to(&mut self, watermark: i64) {
+        self.current = self.current.max(watermark);
+    }
+
     /// Tags each row of `chunk` with the watermark before it and advances the watermark
     /// past the whole chunk. Rows whose watermark expression is NULL do not move it.
     pub fn assign(&mut self, mut chunk: Chunk) -> Result<Chunk> {

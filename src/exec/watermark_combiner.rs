@@ -95,6 +95,16 @@ impl WatermarkCombiner {
         Ok(chunk)
     }
 
+    /// Partition `p` declared its watermark explicitly.
+    pub fn explicit(&mut self, p: usize, watermark: i64) {
+        let now = self.clock.now_ms();
+        let part = &mut self.parts[p];
+        part.idle = false;
+        part.last_active_ms = now;
+        part.assigner.advance_to(watermark);
+        self.recompute();
+    }
+
     /// Partition `p` had nothing to read; it becomes idle once the timeout has passed.
     pub fn idle(&mut self, p: usize) {
         if let Some(timeout) = self.idle_timeout_ms {

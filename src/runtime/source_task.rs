@@ -67,6 +67,11 @@ pub async fn run_source(
                 }
                 send(Message::Data(chunk)).await?;
             }
+            SourceEvent::Watermark(w) => {
+                if let Some(c) = combiner.as_mut() {
+                    c.explicit(p, w);
+                }
+            }
             SourceEvent::Idle => {
                 if let Some(c) = combiner.as_mut() {
                     c.idle(p);

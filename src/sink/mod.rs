@@ -9,6 +9,7 @@ pub mod collect;
 pub mod file;
 pub mod format;
 pub mod stdout;
+pub mod subscription;
 pub mod text;
 
 use datafusion::arrow::datatypes::SchemaRef;
