@@ -1,0 +1,138 @@
+//! The library as an embedder uses it: plan without a runtime, push batches and
+//! watermarks by hand, subscribe from two consumers, use a custom UDF inside a window.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, Int64Array, RecordBatch, TimestampMillisecondArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+use futures::StreamExt;
+use wavecrest::sink::collect::chunks_to_strings;
+use wavecrest::sql::parse_statements;
+use wavecrest::{ErrorKind, Output, Session};
+
+fn session(sql: &str) -> (Session, Vec<wavecrest::Continuous>) {
+    let mut session = Session::new();
+    let mut queries = vec![];
+    for s in parse_statements(sql).expect("parses") {
+        if let Output::Continuous(c) = session.execute(&s).expect("executes") {
+            queries.push(c);
+        }
+    }
+    (session, queries)
+}
+
+const DDL: &str = "CREATE TABLE ev (k BIGINT, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+                   WITH ('connector' = 'memory');";
+
+fn rows(session: &Session, rows: &[(i64, i64, i64)]) -> RecordBatch {
+    let schema = session.planner().table("ev").expect("table").physical_schema.clone();
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
+            Arc::new(TimestampMillisecondArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+        ],
+    )
+    .expect("batch")
+}
+
+#[test]
+fn plan_without_a_runtime() {
+    let (session, queries) = session(&format!(
+        "{DDL} SELECT window_start, k, COUNT(*) AS n FROM TABLE(HOP(TABLE ev, DESCRIPTOR(ts), INTERVAL '1' SECOND, INTERVAL '5' SECOND)) GROUP BY window_start, window_end, k;"
+    ));
+    let plan = &queries[0].plan;
+    assert!(plan.append_only);
+    let names: Vec<&str> = plan.schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, vec!["window_start", "k", "n"]);
+    assert!(plan.explain(2).contains("WindowAggregate: HOP(slide=1s, size=5s)"), "{}", plan.explain(2));
+    // Typed errors with positions.
+    let stmts = parse_statements("SELECT nope FROM ev").expect("parses");
+    let mut s = session;
+    let err = s.execute(&stmts[0]).expect_err("unknown column");
+    assert_eq!(err.kind, ErrorKind::Sql);
+    assert!(err.location.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_batches_and_watermarks_by_hand_with_two_subscribers() {
+    let (session, mut queries) = session(&format!(
+        "{DDL} SELECT window_start, k, SUM(v) AS total FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end, k;"
+    ));
+    let log = session.memory_table("ev").expect("memory table");
+    let mut running = session.start(queries.remove(0), 2).expect("starts");
+    let mut second = running.subscriptions.pop().expect("two");
+    let mut first = running.subscriptions.pop().expect("two");
+    log.push(rows(&session, &[(1, 10, 1_000), (1, 5, 4_000), (2, 7, 8_000)])).expect("push");
+    // The rows alone hold the watermark at 8 s - 5 s: the producer declares time itself.
+    log.push_watermark(10_000).expect("watermark");
+    let a = first.next().await.expect("a window fired");
+    let b = second.next_chunk().await.expect("the same rows for the second subscriber");
+    let mut got = chunks_to_strings(&[a]).expect("rows");
+    got.sort();
+    assert_eq!(
+        got,
+        chunks_to_strings(&[b])
+            .map(|mut r| {
+                r.sort();
+                r
+            })
+            .expect("rows")
+    );
+    assert_eq!(
+        got,
+        vec![vec!["+I", "1970-01-01 00:00:00.000", "1", "15"], vec!["+I", "1970-01-01 00:00:00.000", "2", "7"]]
+    );
+    // A row for the fired window is late: dropped and counted, nothing emitted.
+    log.push(rows(&session, &[(1, 100, 2_000)])).expect("push");
+    log.push_watermark(10_100).expect("watermark");
+    for _ in 0..100 {
+        if running.metrics().late_dropped.load(std::sync::atomic::Ordering::Relaxed) > 0
+            || running.metrics().rows_in() == 4
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let metrics = running.metrics();
+    running.cancel();
+    drop(first);
+    drop(second);
+    running.wait().await.expect("stops cleanly");
+    assert_eq!(metrics.rows_in(), 4);
+    assert_eq!(metrics.late_dropped.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_udf_inside_a_window() {
+    let mut session = Session::new();
+    let triple = create_udf(
+        "triple",
+        vec![DataType::Int64],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let a = args[0].to_array(1)?;
+            let a = a.as_any().downcast_ref::<Int64Array>().expect("int64");
+            Ok(ColumnarValue::Array(Arc::new(a.iter().map(|v| v.map(|v| v * 3)).collect::<Int64Array>())))
+        }),
+    );
+    session.planner().datafusion().register_udf(triple);
+    let sql = "CREATE TABLE t (v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values');
+               INSERT INTO t VALUES (1, TIMESTAMP '2024-01-01 00:00:01'), (2, TIMESTAMP '2024-01-01 00:00:02');
+               SELECT window_start, SUM(triple(v)) AS s FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+               GROUP BY window_start, window_end;";
+    let mut queries = vec![];
+    for s in parse_statements(sql).expect("parses") {
+        if let Output::Continuous(c) = session.execute(&s).expect("executes") {
+            queries.push(c);
+        }
+    }
+    let mut running = session.start(queries.remove(0), 1).expect("starts");
+    let sub = running.subscriptions.pop().expect("one");
+    let chunks: Vec<_> = sub.collect().await;
+    running.wait().await.expect("ends");
+    assert_eq!(chunks_to_strings(&chunks).expect("rows"), vec![vec!["+I", "2024-01-01 00:00:00.000", "9"]]);
+}
