@@ -17,6 +17,9 @@ pub enum ErrorKind {
     External,
     /// A bug in Wavecrest: please report it.
     Internal,
+    /// A task stopped because a task it exchanges data with stopped first (that task's
+    /// error, if any, is the cause). Never the error a job reports when another one exists.
+    Stopped,
 }
 
 /// A position in SQL text, 1-based.
@@ -65,6 +68,10 @@ impl Error {
     pub fn external(message: impl Into<String>) -> Self {
         Error { kind: ErrorKind::External, message: message.into(), location: None }
     }
+    /// A task stopped because its neighbour did.
+    pub fn stopped(message: impl Into<String>) -> Self {
+        Error { kind: ErrorKind::Stopped, message: message.into(), location: None }
+    }
     /// A bug in Wavecrest.
     pub fn internal(message: impl Into<String>) -> Self {
         Error { kind: ErrorKind::Internal, message: message.into(), location: None }
@@ -85,6 +92,7 @@ impl fmt::Display for Error {
             ErrorKind::Data => "bad input data",
             ErrorKind::External => "I/O error",
             ErrorKind::Internal => "internal error (please report this bug)",
+            ErrorKind::Stopped => "stopped",
         };
         match self.location {
             Some(loc) => write!(f, "{what} at {loc}: {}", self.message),

@@ -87,6 +87,27 @@ impl Session {
             .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
     }
 
+    /// Parses and executes every statement of `sql` in order; stops at the first error.
+    /// Continuous statements are planned, not run: they come back as [`Output::Continuous`].
+    ///
+    /// ```
+    /// use wavecrest::{Output, Session};
+    /// let mut session = Session::new();
+    /// let out = session
+    ///     .sql("CREATE TABLE t (a BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values');
+    ///           SELECT a FROM t WHERE a > 1;")
+    ///     .unwrap();
+    /// assert!(matches!(out[0], Output::Done(_)));
+    /// let Output::Continuous(query) = &out[1] else { panic!() };
+    /// assert!(query.plan.append_only);
+    ///
+    /// let err = session.sql("SELECT nope FROM t").unwrap_err();
+    /// assert_eq!(err.kind, wavecrest::ErrorKind::Sql);
+    /// ```
+    pub fn sql(&mut self, sql: &str) -> Result<Vec<Output>> {
+        crate::sql::parse_statements(sql)?.iter().map(|s| self.execute(s)).collect()
+    }
+
     /// Executes one statement. Continuous statements are planned, not run.
     pub fn execute(&mut self, stmt: &Located) -> Result<Output> {
         self.execute_statement(&stmt.statement).map_err(|e| e.with_location(Some(stmt.location)))
@@ -377,6 +398,27 @@ impl Session {
 
     /// Starts one continuous query in the background (on the current tokio runtime) with
     /// `subscribers` independent subscriptions to its results.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> wavecrest::Result<()> {
+    /// use futures::StreamExt;
+    /// use wavecrest::{Output, Session};
+    ///
+    /// let mut session = Session::new();
+    /// let mut out = session.sql(
+    ///     "CREATE TABLE t (a BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values');
+    ///      INSERT INTO t VALUES (1, TIMESTAMP '2024-01-01 00:00:00'), (2, TIMESTAMP '2024-01-01 00:00:01');
+    ///      SELECT a * 10 AS b FROM t;",
+    /// )?;
+    /// let Some(Output::Continuous(query)) = out.pop() else { unreachable!() };
+    /// let mut running = session.start(query, 1)?;
+    /// let chunks: Vec<_> = running.subscriptions.pop().unwrap().collect().await;
+    /// assert_eq!(chunks.iter().map(|c| c.num_rows()).sum::<usize>(), 2);
+    /// running.wait().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn start(&self, query: Continuous, subscribers: usize) -> Result<RunningQuery> {
         let (sink, subs) = subscriptions(subscribers);
         let mut sink = Some(sink);

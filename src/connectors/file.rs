@@ -442,7 +442,7 @@ mod tests {
             match src.next().await {
                 Ok(SourceEvent::Batch(b)) => out.extend(rows(&b)),
                 Ok(SourceEvent::End) => return (out, None),
-                Ok(SourceEvent::Idle) => panic!("idle without follow"),
+                Ok(SourceEvent::Idle | SourceEvent::Watermark(_)) => panic!("idle or watermark from a file"),
                 Err(e) => return (out, Some(e)),
             }
         }

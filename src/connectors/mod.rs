@@ -4,15 +4,22 @@
 //! minus computed ones). Computed columns, watermarks and lateness are the runtime's job, so a
 //! connector only reads and decodes.
 
+#[cfg(feature = "connectors")]
 pub mod column_builder;
+#[cfg(feature = "connectors")]
 pub mod csv_decode;
+#[cfg(feature = "connectors")]
 pub mod datagen;
+#[cfg(feature = "connectors")]
 pub mod file;
+#[cfg(feature = "connectors")]
 pub mod json_decode;
 pub mod memory;
+#[cfg(feature = "connectors")]
 pub mod nexmark;
 pub mod options;
 pub mod registry;
+#[cfg(feature = "connectors")]
 pub mod value_parse;
 pub mod values;
 

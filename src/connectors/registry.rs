@@ -65,11 +65,20 @@ pub fn open_source(table: &TableDef, counters: Arc<SourceCounters>, allow_stdin:
         "values" => Ok(vec![super::values::open(&options, &ctx, table.values.clone())?]),
         "memory" => Ok(vec![super::memory::open(&options, &ctx, Arc::clone(&table.memory))?]),
         "stdin" if !allow_stdin => Err(Error::sql("the 'stdin' connector can only be used with `wavecrest run`")),
+        #[cfg(feature = "connectors")]
         "file" | "filesystem" => super::file::open_partitions(&options, &ctx, &connector),
         other => Ok(vec![open_external(other, &options, &ctx, &table.name)?]),
     }
 }
 
+#[cfg(not(feature = "connectors"))]
+fn open_external(connector: &str, _: &Options, _: &SourceContext, table: &str) -> Result<Box<dyn Source>> {
+    Err(Error::sql(format!(
+        "table '{table}': connector '{connector}' is not compiled in (build with the 'connectors' feature)"
+    )))
+}
+
+#[cfg(feature = "connectors")]
 fn open_external(connector: &str, options: &Options, ctx: &SourceContext, table: &str) -> Result<Box<dyn Source>> {
     match connector {
         "stdin" => super::file::open_stdin(options, ctx),

@@ -216,18 +216,17 @@ impl WindowAggregate {
             return Ok(vec![]);
         }
         let old = self.watermark;
+        self.watermark = w;
+        if self.fire_index(w) == self.fire_index(old) {
+            return Ok(vec![]); // no window end between the two watermarks
+        }
         let kind = self.spec.kind;
         let mut due: BTreeSet<(i64, i64)> = BTreeSet::new();
         for &p in self.panes.keys() {
-            for (s, e) in kind.windows_of_pane(p) {
-                let close = e.saturating_sub(1);
-                if close > old && close <= w {
-                    due.insert((e, s));
-                }
-            }
             if p > w {
                 break;
             }
+            due.extend(kind.windows_closing(p, old, w).into_iter().map(|(s, e)| (e, s)));
         }
         let mut out = Vec::new();
         for (end, start) in due {
@@ -235,12 +234,13 @@ impl WindowAggregate {
                 out.push(Chunk::inserts(batch));
             }
         }
-        let expired: Vec<i64> =
-            self.panes.keys().copied().filter(|&p| kind.last_end_of_pane(p).saturating_sub(1) <= w).collect();
-        for p in expired {
-            self.panes.remove(&p);
+        // The last window end grows with the pane, so expired panes are a prefix.
+        while let Some((&p, _)) = self.panes.first_key_value() {
+            if kind.last_end_of_pane(p).saturating_sub(1) > w {
+                break;
+            }
+            self.panes.pop_first();
         }
-        self.watermark = w;
         Ok(out)
     }
 
@@ -253,8 +253,7 @@ impl WindowAggregate {
             }
         } else {
             let mut merged = Groups::new(&self.spec.key_schema, &self.aggs)?;
-            for p in kind.panes_of_window(start, end) {
-                let Some(pane) = self.panes.get_mut(&p) else { continue };
+            for (_, pane) in self.panes.range_mut(start..end) {
                 if let Some(mut live) = pane.live.take() {
                     if !live.is_empty() {
                         pane.frozen.push(live.take_state()?);
@@ -393,6 +392,14 @@ impl Operator for WindowAggregate {
                 if !live.is_empty() {
                     pane.frozen.push(live.take_state()?);
                 }
+            }
+            if pane.frozen.len() > 1 {
+                // Compact: one partial state per pane, however many snapshots were taken.
+                let mut merged = Groups::new(&self.spec.key_schema, &self.aggs)?;
+                for (k, st) in &pane.frozen {
+                    merged.merge(k, st)?;
+                }
+                pane.frozen = vec![merged.take_state()?];
             }
             let mut parts = Vec::new();
             for (k, s) in &pane.frozen {

@@ -182,6 +182,33 @@ impl Planner {
         Ok(())
     }
 
+    /// Plans one continuous query given as SQL text, without running anything.
+    ///
+    /// ```
+    /// use wavecrest::plan::Planner;
+    /// use wavecrest::Session;
+    ///
+    /// let mut session = Session::new();
+    /// session.sql("CREATE TABLE bids (auction BIGINT, price BIGINT, ts TIMESTAMP(3),
+    ///                WATERMARK FOR ts AS ts - INTERVAL '2' SECOND) WITH ('connector' = 'values')").unwrap();
+    /// let plan = session.planner().plan_sql(
+    ///     "SELECT window_start, window_end, auction, MAX(price) AS top
+    ///      FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+    ///      GROUP BY window_start, window_end, auction",
+    /// ).unwrap();
+    /// assert_eq!(plan.schema.field(3).name(), "top");
+    /// assert!(plan.explain(1).contains("WindowAggregate: TUMBLE(size=10s)"));
+    /// ```
+    pub fn plan_sql(&self, sql: &str) -> Result<QueryPlan> {
+        let mut statements = crate::sql::parse_statements(sql)?;
+        match (statements.pop(), statements.is_empty()) {
+            (Some(crate::sql::Located { statement: crate::sql::Statement::Query(q), location, .. }), true) => {
+                self.plan_query(&q).map_err(|e| e.with_location(Some(location)))
+            }
+            _ => Err(Error::sql("plan_sql takes exactly one SELECT statement")),
+        }
+    }
+
     /// Plans a continuous query.
     pub fn plan_query(&self, query: &ast::Query) -> Result<QueryPlan> {
         let plan = self.logical_plan(query)?;

@@ -130,6 +130,54 @@ impl WindowKind {
         }
     }
 
+    /// The windows containing pane `pane` whose close time `end - 1` is in `(after, upto]`,
+    /// computed directly (no enumeration of the pane's other windows).
+    pub fn windows_closing(&self, pane: i64, after: i64, upto: i64) -> Vec<(i64, i64)> {
+        // end in (after + 1, upto + 1]
+        let (lo, hi) = (after.saturating_add(1), upto.saturating_add(1));
+        match *self {
+            WindowKind::Tumble { size, .. } => {
+                let end = pane + size;
+                if end > lo && end <= hi {
+                    vec![(pane, end)]
+                } else {
+                    vec![]
+                }
+            }
+            WindowKind::Hop { slide, size, offset } => {
+                let p = self.pane_size();
+                let first_start =
+                    pane.saturating_add(p).saturating_sub(size).max(lo.saturating_sub(size).saturating_add(1));
+                let mut s = align(first_start, slide, offset);
+                if s < first_start {
+                    s += slide;
+                }
+                let last_start = align(pane, slide, offset).min(hi.saturating_sub(size));
+                let mut out = Vec::new();
+                while s <= last_start {
+                    out.push((s, s + size));
+                    s += slide;
+                }
+                out
+            }
+            WindowKind::Cumulate { step, max_size, offset } => {
+                let base = align(pane, max_size, offset);
+                // The smallest end on the step grid that is > lo and ≥ pane + step.
+                let from = lo.saturating_add(1).max(pane + step);
+                let mut end = align(from, step, offset);
+                if end < from {
+                    end += step;
+                }
+                let mut out = Vec::new();
+                while end <= base + max_size && end <= hi {
+                    out.push((base, end));
+                    end += step;
+                }
+                out
+            }
+        }
+    }
+
     /// Pane starts making up window `[start, end)`.
     pub fn panes_of_window(&self, start: i64, end: i64) -> impl Iterator<Item = i64> {
         let p = self.pane_size();
@@ -233,6 +281,29 @@ mod tests {
             for t in -40..40 {
                 let p = k.pane_start(t);
                 assert_eq!(k.last_end_of_pane(p), k.windows_of_pane(p).last().unwrap().1, "{k:?} t={t}");
+            }
+        }
+    }
+
+    #[test]
+    fn windows_closing_is_the_filtered_enumeration() {
+        let kinds = [
+            WindowKind::Tumble { size: 10, offset: 3 },
+            WindowKind::Hop { slide: 4, size: 6, offset: 1 },
+            WindowKind::Hop { slide: 5, size: 10, offset: 0 },
+            WindowKind::Hop { slide: 10, size: 3, offset: 0 },
+            WindowKind::Cumulate { step: 5, max_size: 15, offset: 2 },
+        ];
+        for k in kinds {
+            for t in -30..30 {
+                let p = k.pane_start(t);
+                for after in [i64::MIN, -20, -7, 0, 3, 11, 25] {
+                    for upto in [after, after.saturating_add(1), after.saturating_add(9), 40, i64::MAX] {
+                        let want: Vec<_> =
+                            k.windows_of_pane(p).into_iter().filter(|(_, e)| e - 1 > after && e - 1 <= upto).collect();
+                        assert_eq!(k.windows_closing(p, after, upto), want, "{k:?} pane {p} ({after}, {upto}]");
+                    }
+                }
             }
         }
     }

@@ -32,7 +32,7 @@ impl Router {
     }
 
     async fn send(&self, to: usize, msg: Message) -> Result<()> {
-        self.targets[to].send((self.from, msg)).await.map_err(|_| Error::external("downstream task stopped"))
+        self.targets[to].send((self.from, msg)).await.map_err(|_| Error::stopped("downstream task stopped"))
     }
 
     /// Sends rows, split by key hash when there are several targets.

@@ -18,7 +18,7 @@ use super::sink_task::run_sink;
 use super::source_task::run_source;
 use super::worker::{run_worker, WorkerId};
 use crate::connectors::Source;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::plan::pipeline::{Partitioning, QueryPlan};
 use crate::plan::SourcePlan;
 use crate::sink::Sink;
@@ -113,12 +113,12 @@ pub async fn run_job(
             Ok(Err(e)) => e,
             Err(join) => Error::internal(format!("task failed: {join}")),
         };
-        cancel.cancel();
         // A task that failed only because its neighbour stopped (a failed task, or a sink
-        // that closed like stdout piped into `head`) is a consequence, not a cause.
-        let consequence = matches!(err.message.as_str(), "downstream task stopped" | "query stopped");
-        if !consequence && root_error.is_none() {
+        // that closed like stdout piped into `head`) is a consequence, not a cause: the
+        // job's other queries go on.
+        if err.kind != ErrorKind::Stopped && root_error.is_none() {
             root_error = Some(err);
+            cancel.cancel();
         }
     }
     match root_error {

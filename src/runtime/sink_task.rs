@@ -7,7 +7,7 @@ use tokio::sync::mpsc::Receiver;
 
 use super::message::{Envelope, Message};
 use super::metrics::JobMetrics;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sink::Sink;
 
 /// Writes rows until every upstream worker has ended, then finishes the sink.
@@ -19,7 +19,12 @@ pub async fn run_sink(
     metrics: Arc<JobMetrics>,
 ) -> Result<()> {
     let mut ended = 0;
-    while let Some((_, msg)) = input.recv().await {
+    loop {
+        let Some((_, msg)) = input.recv().await else {
+            // The workers stopped without End: the job failed; do not finish the sink as if
+            // its output were complete.
+            return Err(Error::stopped("upstream task stopped"));
+        };
         match msg {
             Message::Data(chunk) => {
                 sink.write(&chunk).await?;

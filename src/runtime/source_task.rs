@@ -11,7 +11,7 @@ use super::job::JobSource;
 use super::message::{Envelope, Message};
 use super::metrics::JobMetrics;
 use crate::connectors::SourceEvent;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exec::watermark_combiner::WatermarkCombiner;
 use crate::exec::Chunk;
 use crate::plan::SourcePlan;
@@ -33,19 +33,15 @@ pub async fn run_source(
     let JobSource { plan, mut partitions, idle_timeout_ms } = source;
     let n = partitions.len();
     let mut combiner = plan.watermark.clone().map(|e| WatermarkCombiner::new(e, n, idle_timeout_ms, clock));
-    let send = |msg: Message| {
-        let subs = subscribers.clone();
-        async move {
-            for s in &subs {
-                s.send((0, msg.clone())).await.map_err(|_| Error::external("query stopped"))?;
-            }
-            Ok::<(), Error>(())
-        }
-    };
+    let mut subscribers = subscribers;
     let mut ended = vec![false; n];
     let mut p = n.saturating_sub(1);
     let mut cancelled = false;
     while ended.iter().any(|e| !e) {
+        if subscribers.is_empty() {
+            // Every query reading this source has stopped (e.g. stdout closed).
+            return Ok(());
+        }
         p = (p + 1) % n;
         if ended[p] {
             continue;
@@ -65,7 +61,7 @@ pub async fn run_source(
                 if let Some(c) = combiner.as_mut() {
                     chunk = c.assign(p, chunk)?;
                 }
-                send(Message::Data(chunk)).await?;
+                send(&mut subscribers, Message::Data(chunk)).await;
             }
             SourceEvent::Watermark(w) => {
                 if let Some(c) = combiner.as_mut() {
@@ -88,14 +84,26 @@ pub async fn run_source(
             let now = c.current();
             if now > before && !c.all_ended() {
                 metrics.watermark.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
-                send(Message::Watermark(now)).await?;
+                send(&mut subscribers, Message::Watermark(now)).await;
             }
         }
     }
     if !cancelled {
-        send(Message::Watermark(i64::MAX)).await?;
+        send(&mut subscribers, Message::Watermark(i64::MAX)).await;
     }
-    send(Message::End).await
+    send(&mut subscribers, Message::End).await;
+    Ok(())
+}
+
+/// Sends to every subscriber; a subscriber whose query stopped is dropped, the others go on.
+async fn send(subscribers: &mut Vec<Sender<Envelope>>, msg: Message) {
+    let mut open = Vec::with_capacity(subscribers.len());
+    for s in subscribers.drain(..) {
+        if s.send((0, msg.clone())).await.is_ok() {
+            open.push(s);
+        }
+    }
+    *subscribers = open;
 }
 
 fn with_computed(plan: &SourcePlan, batch: RecordBatch) -> Result<RecordBatch> {

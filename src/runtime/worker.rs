@@ -7,7 +7,7 @@ use tokio::sync::mpsc::Receiver;
 use super::exchange::Router;
 use super::message::{Envelope, Message};
 use super::metrics::{JobMetrics, WorkerStats};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::exec::operator::{push_chunk, push_end, push_watermark, Operator};
 
 /// Where a worker sits in the job, for metrics.
@@ -38,7 +38,12 @@ pub async fn run_worker(
     let mut ended = vec![false; upstreams];
     let mut current = i64::MIN;
     let mut stats = WorkerStats { query: id.query, stage: id.stage, worker: id.worker, rows_in: 0, max_keys: 0 };
-    while let Some((from, msg)) = input.recv().await {
+    loop {
+        let Some((from, msg)) = input.recv().await else {
+            // Every upstream dropped its sender without End: one failed or was stopped.
+            // Do not finish (that would emit partial results as if complete).
+            return Err(Error::stopped("upstream task stopped"));
+        };
         match msg {
             Message::Data(chunk) => {
                 stats.rows_in += chunk.num_rows() as u64;

@@ -186,3 +186,29 @@ fn ctrl_c_stops_an_unbounded_query_and_exits_zero() {
     assert!(stderr.contains("stopping (Ctrl-C)") && stderr.contains("rows in"), "{stderr}");
     assert!(rest.lines().all(|l| l.starts_with("+I,")), "only whole rows after the stop");
 }
+
+#[test]
+fn closing_stdout_early_does_not_truncate_the_other_queries_of_the_job() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tmp");
+    let sql = "CREATE TABLE bid (auction BIGINT, price BIGINT, date_time TIMESTAMP(3))
+                 WITH ('connector' = 'nexmark', 'nexmark.events' = '200000');
+               CREATE TABLE out (auction BIGINT) WITH ('connector' = 'file', 'path' = 'out.csv', 'format' = 'csv');
+               SELECT auction, price FROM bid;
+               INSERT INTO out SELECT auction FROM bid;";
+    std::fs::write(dir.path().join("q.sql"), sql).expect("write");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wavecrest"))
+        .args(["run", "--format", "csv", "q.sql"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("header");
+    // The reader goes away, like `| head -1`.
+    let out = child.wait_with_output().expect("exits");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = std::fs::read_to_string(dir.path().join("out.csv")).expect("out.csv");
+    assert_eq!(written.lines().count(), 184_000, "46 of every 50 generator events are bids");
+}
