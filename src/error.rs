@@ -111,7 +111,15 @@ impl From<std::io::Error> for Error {
 
 impl From<datafusion::arrow::error::ArrowError> for Error {
     fn from(e: datafusion::arrow::error::ArrowError) -> Self {
-        Error::internal(e.to_string())
+        use datafusion::arrow::error::ArrowError as A;
+        match e {
+            // Evaluating an expression on a row's values failed: bad data, not a bug.
+            A::CastError(m) | A::ParseError(m) | A::ComputeError(m) | A::InvalidArgumentError(m) => Error::data(m),
+            A::DivideByZero => Error::data("division by zero"),
+            A::ArithmeticOverflow(m) => Error::data(m),
+            A::IoError(m, _) => Error::external(m),
+            other => Error::internal(other.to_string()),
+        }
     }
 }
 
@@ -124,6 +132,8 @@ impl From<datafusion::error::DataFusionError> for Error {
             D::SchemaError(e, _) => Error::sql(e.to_string().replace("datafusion.public.", "")),
             D::NotImplemented(m) => Error::sql(format!("not supported: {m}")),
             D::IoError(e) => Error::external(e.to_string()),
+            D::ArrowError(e, _) => Error::from(*e),
+            D::Execution(m) => Error::data(m),
             D::Context(ctx, inner) => {
                 let mut err = Error::from(*inner);
                 err.message = format!("{ctx}: {}", err.message);

@@ -126,8 +126,11 @@ async fn run_script(sql: &str, format: OutputFormat, explain_only: bool) -> Resu
     let on_ctrl_c = cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("wavecrest: stopping (Ctrl-C)");
+            eprintln!("wavecrest: stopping (Ctrl-C; press it again to quit at once)");
             on_ctrl_c.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
         }
     });
     let started = Instant::now();

@@ -158,6 +158,12 @@ impl Session {
                 Ok(Output::Done(format!("created table {}", ct.name)))
             }
             Some(q) => {
+                if !ct.columns.is_empty() || ct.watermark.is_some() || !ct.primary_key.is_empty() {
+                    return Err(Error::sql(format!(
+                        "CREATE TABLE {} .. AS SELECT takes its columns from the query; drop the column list",
+                        ct.name
+                    )));
+                }
                 let plan = self.planner.plan_query(q)?;
                 let mut ddl = ct.clone();
                 ddl.as_query = None;
@@ -165,13 +171,22 @@ impl Session {
                     .schema
                     .fields()
                     .iter()
-                    .map(|f| crate::sql::ast::ColumnDef {
-                        name: f.name().clone(),
-                        data_type: Some(sql_type(f.data_type())),
-                        not_null: false,
-                        computed: None,
+                    .map(|f| {
+                        Ok(crate::sql::ast::ColumnDef {
+                            name: f.name().clone(),
+                            data_type: Some(sql_type(f.data_type()).ok_or_else(|| {
+                                Error::sql(format!(
+                                    "CREATE TABLE {} AS: column '{}' has type {}, which a table cannot hold yet",
+                                    ct.name,
+                                    f.name(),
+                                    f.data_type()
+                                ))
+                            })?),
+                            not_null: false,
+                            computed: None,
+                        })
                     })
-                    .collect();
+                    .collect::<Result<_>>()?;
                 self.planner.create_table(&ddl)?;
                 Ok(Output::Continuous(Continuous {
                     plan: self.cast_to_table(plan, &ct.name)?,
@@ -191,6 +206,16 @@ impl Session {
                 plan.schema.fields().len(),
                 target.fields().len()
             )));
+        }
+        for (from, to) in plan.schema.fields().iter().zip(target.fields()) {
+            if !datafusion::arrow::compute::can_cast_types(from.data_type(), to.data_type()) {
+                return Err(Error::sql(format!(
+                    "INSERT INTO {table}: column '{}' is {} but the query gives {}",
+                    to.name(),
+                    to.data_type(),
+                    from.data_type()
+                )));
+            }
         }
         let schema = Arc::new(Schema::new(
             target.fields().iter().map(|f| Field::new(f.name(), f.data_type().clone(), true)).collect::<Vec<_>>(),
@@ -482,30 +507,33 @@ impl RunningQuery {
 }
 
 /// The Flink SQL type name of an Arrow type (for `CREATE TABLE .. AS SELECT`).
-fn sql_type(t: &DataType) -> ast::DataType {
+fn sql_type(t: &DataType) -> Option<ast::DataType> {
     use ast::DataType as S;
-    match t {
+    Some(match t {
         DataType::Int8 => S::TinyInt(None),
-        DataType::Int16 => S::SmallInt(None),
-        DataType::Int32 => S::Int(None),
-        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => S::BigInt(None),
+        DataType::Int16 | DataType::UInt8 => S::SmallInt(None),
+        DataType::Int32 | DataType::UInt16 => S::Int(None),
+        DataType::Int64 | DataType::UInt32 => S::BigInt(None),
+        DataType::UInt64 => S::Decimal(ast::ExactNumberInfo::PrecisionAndScale(20, 0)),
+        DataType::Float16 => S::Float(ast::ExactNumberInfo::None),
         DataType::Float32 => S::Float(ast::ExactNumberInfo::None),
         DataType::Float64 => S::Double(ast::ExactNumberInfo::None),
         DataType::Boolean => S::Boolean,
         DataType::Date32 => S::Date,
         DataType::Decimal128(p, s) => S::Decimal(ast::ExactNumberInfo::PrecisionAndScale(*p as u64, *s as i64)),
-        DataType::Timestamp(unit, _) => {
+        DataType::Timestamp(unit, tz) => {
             let p = match unit {
                 datafusion::arrow::datatypes::TimeUnit::Second
                 | datafusion::arrow::datatypes::TimeUnit::Millisecond => 3,
                 datafusion::arrow::datatypes::TimeUnit::Microsecond => 6,
                 datafusion::arrow::datatypes::TimeUnit::Nanosecond => 9,
             };
-            S::Timestamp(Some(p), ast::TimezoneInfo::None)
+            S::Timestamp(Some(p), if tz.is_some() { ast::TimezoneInfo::WithTimeZone } else { ast::TimezoneInfo::None })
         }
-        DataType::Binary | DataType::LargeBinary => S::Bytea,
-        _ => S::Varchar(None),
-    }
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => S::Bytea,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => S::Varchar(None),
+        _ => return None,
+    })
 }
 
 /// A small aligned text table.

@@ -8,7 +8,13 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use super::chunk::Chunk;
 use super::operator::Operator;
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// Casts that fail on values the target type cannot hold.
+const STRICT: datafusion::arrow::compute::CastOptions<'static> = datafusion::arrow::compute::CastOptions {
+    safe: false,
+    format_options: datafusion::arrow::util::display::FormatOptions::new(),
+};
 
 /// Evaluates one DataFusion expression per output column; keeps row metadata.
 pub struct ProjectOp {
@@ -34,8 +40,13 @@ impl Operator for ProjectOp {
         let mut cols = Vec::with_capacity(self.exprs.len());
         for (e, f) in self.exprs.iter().zip(self.schema.fields()) {
             let a = e.evaluate(&chunk.batch)?.into_array(n)?;
-            let a =
-                if a.data_type() != f.data_type() { datafusion::arrow::compute::cast(&a, f.data_type())? } else { a };
+            // A value that does not fit the target type is an error, never a silent NULL.
+            let a = if a.data_type() != f.data_type() {
+                datafusion::arrow::compute::cast_with_options(&a, f.data_type(), &STRICT)
+                    .map_err(|e| Error::data(format!("column '{}': {e}", f.name())))?
+            } else {
+                a
+            };
             cols.push(a);
         }
         let batch = RecordBatch::try_new_with_options(

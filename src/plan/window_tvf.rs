@@ -291,6 +291,9 @@ fn time_attribute_of(input: &LogicalPlan) -> Option<String> {
 /// A window needs an event-time attribute: a column with a declared WATERMARK in a source
 /// table below, or the `window_time` of a window below.
 fn check_time_attribute(input: &LogicalPlan, col: &str) -> DfResult<()> {
+    if is_time_attribute(input, col) {
+        return Ok(());
+    }
     let mut ok = false;
     let mut tables_without = Vec::new();
     input.apply(|node| {
@@ -315,12 +318,50 @@ fn check_time_attribute(input: &LogicalPlan, col: &str) -> DfResult<()> {
         Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
     })?;
     if ok {
-        return Ok(());
+        // The name matches a time attribute below, but the column was computed on the way.
+        return Err(DataFusionError::Plan(format!(
+            "column '{col}' is computed from the event-time attribute, which makes it a plain timestamp: window on the attribute itself"
+        )));
     }
     Err(DataFusionError::Plan(format!(
         "column '{col}' is not an event-time attribute: declare `WATERMARK FOR {col} AS ...` in CREATE TABLE {} (processing time is not supported yet)",
         tables_without.first().map(String::as_str).unwrap_or("<table>")
     )))
+}
+
+/// Whether `col` of `plan`'s output is an event-time attribute: a table's `WATERMARK FOR`
+/// column, or a window's `window_time`, reached through plain column references only
+/// (an expression over the attribute, even `ts + 0`, is an ordinary timestamp, as in Flink).
+fn is_time_attribute(plan: &LogicalPlan, col: &str) -> bool {
+    match plan {
+        LogicalPlan::TableScan(scan) => datafusion::datasource::source_as_provider(&scan.source)
+            .ok()
+            .and_then(|p| StreamTable::from_provider(p.as_ref()).and_then(|t| t.time_attribute.clone()))
+            .is_some_and(|t| t.eq_ignore_ascii_case(col)),
+        LogicalPlan::Projection(p) => {
+            let Some(i) = p.schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(col)) else {
+                return false;
+            };
+            match p.expr[i].clone().unalias_nested().data {
+                Expr::Column(c) => is_time_attribute(&p.input, &c.name),
+                _ => false,
+            }
+        }
+        LogicalPlan::SubqueryAlias(a) => is_time_attribute(&a.input, col),
+        LogicalPlan::Filter(f) => is_time_attribute(&f.input, col),
+        LogicalPlan::Extension(ext) => match ext.node.as_any().downcast_ref::<WindowTvfNode>() {
+            Some(_) if col.eq_ignore_ascii_case("window_time") => true,
+            Some(tvf) => is_time_attribute(&tvf.input, col),
+            None => false,
+        },
+        LogicalPlan::Aggregate(a) => {
+            let Some(i) = a.schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(col)) else {
+                return false;
+            };
+            matches!(a.group_expr.get(i), Some(Expr::Column(c)) if c.name == "window_time")
+        }
+        _ => false,
+    }
 }
 
 /// Evaluates an interval literal to milliseconds.
@@ -336,21 +377,23 @@ fn interval_ms(e: ast::Expr, ctx: &mut dyn RelationPlannerContext) -> DfResult<i
         _ => return Err(DataFusionError::Plan(format!("window sizes must be constant intervals, got {text}"))),
     };
     scalar_interval_ms(&value).ok_or_else(|| {
-        DataFusionError::Plan(format!("{text} is not an interval of days, hours, minutes, seconds or milliseconds"))
+        DataFusionError::Plan(format!(
+            "{text} is not a whole number of milliseconds (intervals of days, hours, minutes, seconds or milliseconds)"
+        ))
     })
 }
 
 /// Milliseconds of a day-time interval scalar (month intervals have no fixed length).
 pub fn scalar_interval_ms(v: &ScalarValue) -> Option<i64> {
     match v {
-        ScalarValue::IntervalMonthDayNano(Some(i)) if i.months == 0 => {
+        ScalarValue::IntervalMonthDayNano(Some(i)) if i.months == 0 && i.nanoseconds % 1_000_000 == 0 => {
             Some(i.days as i64 * 86_400_000 + i.nanoseconds / 1_000_000)
         }
         ScalarValue::IntervalDayTime(Some(i)) => Some(i.days as i64 * 86_400_000 + i.milliseconds as i64),
         ScalarValue::DurationMillisecond(Some(v)) => Some(*v),
         ScalarValue::DurationSecond(Some(v)) => Some(v * 1000),
-        ScalarValue::DurationMicrosecond(Some(v)) => Some(v / 1000),
-        ScalarValue::DurationNanosecond(Some(v)) => Some(v / 1_000_000),
+        ScalarValue::DurationMicrosecond(Some(v)) if v % 1000 == 0 => Some(v / 1000),
+        ScalarValue::DurationNanosecond(Some(v)) if v % 1_000_000 == 0 => Some(v / 1_000_000),
         _ => None,
     }
 }
