@@ -50,6 +50,6 @@ pub mod session;
 pub mod sink;
 pub mod sql;
 
-pub use session::{Continuous, Output, Session, Target};
+pub use session::{Continuous, Output, PlanSpec, RunningQuery, Session, Target};
 
 pub use error::{Error, ErrorKind, Location, Result};

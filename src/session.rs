@@ -60,6 +60,52 @@ pub enum Output {
 pub struct Session {
     planner: Planner,
     settings: BTreeMap<String, String>,
+    /// Statements that shaped the catalog and settings, in order (for [`PlanSpec`]).
+    log: Vec<String>,
+}
+
+/// A query plan in a form that can be stored or sent to another process: the SQL of the
+/// statements that built the catalog, the query, and the plan's EXPLAIN text. Loading
+/// replays the statements, plans the query again and checks that the EXPLAIN is
+/// identical, so a plan never runs against a different catalog than it was checked with.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlanSpec {
+    /// DDL, `SET` and `INSERT INTO t VALUES` statements, in order.
+    pub statements: Vec<String>,
+    /// The query.
+    pub query: String,
+    /// EXPLAIN of the plan when it was made.
+    pub explain: String,
+}
+
+impl PlanSpec {
+    /// Replays the catalog in a fresh session and plans the query again.
+    ///
+    /// ```
+    /// use wavecrest::Session;
+    /// let mut session = Session::new();
+    /// session.sql("CREATE TABLE t (a BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values')").unwrap();
+    /// let spec = session.plan_spec("SELECT a + 1 AS b FROM t").unwrap();
+    /// let json = serde_json::to_string(&spec).unwrap();
+    /// let spec: wavecrest::PlanSpec = serde_json::from_str(&json).unwrap();
+    /// let (_fresh, query) = spec.load().unwrap();
+    /// assert_eq!(query.plan.explain(1), spec.explain);
+    /// ```
+    pub fn load(&self) -> Result<(Session, Continuous)> {
+        let mut session = Session::new();
+        for s in &self.statements {
+            session.sql(s)?;
+        }
+        let plan = session.planner.plan_sql(&self.query)?;
+        let explain = plan.explain(1);
+        if explain != self.explain {
+            return Err(Error::sql(format!(
+                "the stored plan no longer matches its catalog:\nstored:\n{}\nnow:\n{explain}",
+                self.explain
+            )));
+        }
+        Ok((session, Continuous { plan, target: Target::Client }))
+    }
 }
 
 impl Default for Session {
@@ -71,7 +117,7 @@ impl Default for Session {
 impl Session {
     /// An empty session.
     pub fn new() -> Self {
-        Session { planner: Planner::new(), settings: BTreeMap::new() }
+        Session { planner: Planner::new(), settings: BTreeMap::new(), log: Vec::new() }
     }
 
     /// The planner (catalog and SQL planning).
@@ -110,7 +156,24 @@ impl Session {
 
     /// Executes one statement. Continuous statements are planned, not run.
     pub fn execute(&mut self, stmt: &Located) -> Result<Output> {
-        self.execute_statement(&stmt.statement).map_err(|e| e.with_location(Some(stmt.location)))
+        let out = self.execute_statement(&stmt.statement).map_err(|e| e.with_location(Some(stmt.location)))?;
+        let shapes_catalog = match &stmt.statement {
+            Statement::CreateTable(ct) => ct.as_query.is_none(),
+            Statement::CreateView { .. } | Statement::Drop { .. } | Statement::Set { .. } => true,
+            Statement::Insert { query, .. } => is_values(query),
+            _ => false,
+        };
+        if shapes_catalog {
+            self.log.push(stmt.text.clone());
+        }
+        Ok(out)
+    }
+
+    /// Plans `query` (one SELECT) and packages it with this session's catalog, so it can be
+    /// stored or sent elsewhere and loaded with [`PlanSpec::load`].
+    pub fn plan_spec(&self, query: &str) -> Result<PlanSpec> {
+        let plan = self.planner.plan_sql(query)?;
+        Ok(PlanSpec { statements: self.log.clone(), query: query.to_string(), explain: plan.explain(1) })
     }
 
     fn execute_statement(&mut self, stmt: &Statement) -> Result<Output> {

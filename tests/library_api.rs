@@ -136,3 +136,45 @@ async fn a_custom_udf_inside_a_window() {
     running.wait().await.expect("ends");
     assert_eq!(chunks_to_strings(&chunks).expect("rows"), vec![vec!["+I", "2024-01-01 00:00:00.000", "9"]]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serialised_plan_runs_the_same_in_a_fresh_engine() {
+    let mut session = Session::new();
+    session
+        .sql(
+            "SET 'parallelism' = '2';
+             CREATE TABLE t (k BIGINT, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values');
+             INSERT INTO t VALUES (1, 5, TIMESTAMP '2024-01-01 00:00:01'), (2, 6, TIMESTAMP '2024-01-01 00:00:02'),
+                                  (1, 7, TIMESTAMP '2024-01-01 00:01:03');",
+        )
+        .expect("catalog");
+    let query = "SELECT window_start, k, SUM(v) AS s FROM TABLE(HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '30' SECOND, INTERVAL '1' MINUTE)) GROUP BY window_start, window_end, k";
+    let spec = session.plan_spec(query).expect("spec");
+    let json = serde_json::to_string(&spec).expect("serialises");
+    let (fresh, loaded) = serde_json::from_str::<wavecrest::PlanSpec>(&json).expect("parses").load().expect("loads");
+    assert!(loaded.plan.is_stateful());
+    assert_eq!(loaded.plan.operators(), vec!["WindowAggregate", "Project"]);
+
+    async fn rows(session: &Session, q: wavecrest::Continuous) -> Vec<Vec<String>> {
+        let mut running = session.start(q, 1).expect("starts");
+        let chunks: Vec<_> = running.subscriptions.pop().expect("one").collect().await;
+        running.wait().await.expect("ends");
+        let mut r = chunks_to_strings(&chunks).expect("rows");
+        r.sort();
+        r
+    }
+    let original = wavecrest::Continuous {
+        plan: session.planner().plan_sql(query).expect("plans"),
+        target: wavecrest::Target::Client,
+    };
+    let expected = rows(&session, original).await;
+    assert_eq!(expected.len(), 5, "{expected:?}");
+    assert_eq!(rows(&fresh, loaded).await, expected);
+
+    // A spec whose catalog no longer gives the same plan is refused.
+    let mut changed = spec.clone();
+    changed.statements[1] =
+        changed.statements[1].replace("WATERMARK FOR ts", "WATERMARK FOR ts AS ts - INTERVAL '1' SECOND");
+    changed.query = changed.query.replace("INTERVAL '30' SECOND", "INTERVAL '20' SECOND");
+    assert!(changed.load().is_err());
+}

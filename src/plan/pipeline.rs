@@ -113,6 +113,39 @@ pub struct QueryPlan {
 }
 
 impl QueryPlan {
+    /// The operators, source side first, by name (`Filter`, `Project`, `WindowAggregate`, ...).
+    pub fn operators(&self) -> Vec<&'static str> {
+        self.stages
+            .iter()
+            .flat_map(|s| &s.ops)
+            .map(|o| match o {
+                OpSpec::Filter { .. } => "Filter",
+                OpSpec::Project { .. } => "Project",
+                OpSpec::WindowAssign { .. } => "WindowAssign",
+                OpSpec::WindowAggregate { .. } => "WindowAggregate",
+            })
+            .collect()
+    }
+
+    /// The windows the query uses.
+    pub fn windows(&self) -> Vec<crate::plan::window::WindowKind> {
+        self.stages
+            .iter()
+            .flat_map(|s| &s.ops)
+            .filter_map(|o| match o {
+                OpSpec::WindowAssign { kind, .. } => Some(*kind),
+                OpSpec::WindowAggregate { spec, .. } => Some(spec.kind),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether the query keeps state between rows (window aggregates), and so needs
+    /// checkpoints to recover and memory per open window and key.
+    pub fn is_stateful(&self) -> bool {
+        self.operators().contains(&"WindowAggregate")
+    }
+
     /// The operator pipeline as text (EXPLAIN), top = sink side.
     pub fn explain(&self, parallelism: usize) -> String {
         let mut out = String::new();
