@@ -6,13 +6,12 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, Int64Array, TimestampMillisecondArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::arrow::array::{Array, Int64Array};
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::chunk::Chunk;
-use crate::error::{Error, Result};
+use super::event_time;
+use crate::error::Result;
 
 /// Watermark state of one source partition.
 pub struct WatermarkAssigner {
@@ -40,12 +39,7 @@ impl WatermarkAssigner {
     /// past the whole chunk. Rows whose watermark expression is NULL do not move it.
     pub fn assign(&mut self, mut chunk: Chunk) -> Result<Chunk> {
         let n = chunk.num_rows();
-        let values = self.expr.evaluate(&chunk.batch)?.into_array(n)?;
-        let values = cast(&values, &DataType::Timestamp(TimeUnit::Millisecond, None))?;
-        let ts = values
-            .as_any()
-            .downcast_ref::<TimestampMillisecondArray>()
-            .ok_or_else(|| Error::internal("watermark expression is not a timestamp"))?;
+        let ts = &event_time::millis(&self.expr, &chunk.batch)?;
         let mut out = Vec::with_capacity(n);
         let mut cur = self.current;
         if ts.null_count() == 0 {
@@ -70,7 +64,8 @@ impl WatermarkAssigner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::arrow::array::TimestampMillisecondArray;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
     use datafusion::arrow::record_batch::RecordBatch;
     use datafusion::physical_expr::expressions::Column;
 

@@ -17,13 +17,14 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, TimestampMillisecondArray, UInt32Array};
 use datafusion::arrow::compute::{cast, take};
-use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::PhysicalExpr;
 use serde::{Deserialize, Serialize};
 
 use super::chunk::Chunk;
+use super::event_time;
 use super::groups::{constant_key, Groups};
 use super::operator::Operator;
 use super::state_codec::{decode_arrays, encode_arrays};
@@ -292,13 +293,7 @@ impl WindowAggregate {
     fn evaluate(&self, chunk: &Chunk) -> Result<Evaluated> {
         let batch = &chunk.batch;
         let n = batch.num_rows();
-        let t = self.spec.time.evaluate(batch)?.into_array(n)?;
-        let t = cast(&t, &DataType::Timestamp(TimeUnit::Millisecond, None))?;
-        let time = t
-            .as_any()
-            .downcast_ref::<TimestampMillisecondArray>()
-            .ok_or_else(|| Error::internal("window time column is not a timestamp"))?
-            .clone();
+        let time = event_time::millis(&self.spec.time, batch)?;
         let keys = if self.spec.keys.is_empty() {
             constant_key(n)
         } else {

@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, TimestampMillisecondArray, UInt32Array};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::chunk::Chunk;
+use super::event_time;
 use super::operator::Operator;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::plan::window::WindowKind;
 
 /// Assigns windows to rows. Stateless; rows with a NULL time belong to no window.
@@ -35,12 +35,7 @@ impl Operator for WindowAssign {
 
     fn on_chunk(&mut self, chunk: Chunk) -> Result<Vec<Chunk>> {
         let n = chunk.num_rows();
-        let t = self.time.evaluate(&chunk.batch)?.into_array(n)?;
-        let t = cast(&t, &DataType::Timestamp(TimeUnit::Millisecond, None))?;
-        let t = t
-            .as_any()
-            .downcast_ref::<TimestampMillisecondArray>()
-            .ok_or_else(|| Error::internal("window time is not a timestamp"))?;
+        let t = &event_time::millis(&self.time, &chunk.batch)?;
         let (mut rows, mut starts, mut ends) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
         for i in 0..n {
             if t.is_null(i) {
