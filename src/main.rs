@@ -1,5 +1,7 @@
 //! The `wavecrest` command: a thin layer over the library.
 
+mod repl;
+
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,8 +56,13 @@ fn main() -> ExitCode {
         }),
         None => {
             if std::io::stdin().is_terminal() {
-                eprintln!("wavecrest: the interactive shell is not available yet; run a file with `wavecrest run FILE.sql`, or pipe SQL in: `wavecrest < FILE.sql`");
-                return ExitCode::FAILURE;
+                return match repl::run(&runtime) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("wavecrest: {e}");
+                        ExitCode::FAILURE
+                    }
+                };
             }
             let mut sql = String::new();
             match std::io::stdin().read_to_string(&mut sql) {
