@@ -123,7 +123,6 @@ fn with_computed(plan: &SourcePlan, batch: RecordBatch) -> Result<RecordBatch> {
 mod tests {
     use super::*;
     use crate::connectors::Source;
-    use crate::exec::operator::Operator;
     use crate::plan::pipeline::OpSpec;
     use crate::plan::Planner;
     use crate::runtime::clock::ManualClock;
