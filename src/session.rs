@@ -156,7 +156,10 @@ impl Session {
 
     /// Executes one statement. Continuous statements are planned, not run.
     pub fn execute(&mut self, stmt: &Located) -> Result<Output> {
-        let out = self.execute_statement(&stmt.statement).map_err(|e| e.with_location(Some(stmt.location)))?;
+        let out = self.execute_statement(&stmt.statement).map_err(|e| {
+            let at = locate_unknown_name(&e, stmt).or(Some(stmt.location));
+            e.with_location(at)
+        })?;
         let shapes_catalog = match &stmt.statement {
             Statement::CreateTable(ct) => ct.as_query.is_none(),
             Statement::CreateView { .. } | Statement::Drop { .. } | Statement::Set { .. } => true,
@@ -596,6 +599,31 @@ fn sql_type(t: &DataType) -> Option<ast::DataType> {
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => S::Bytea,
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => S::Varchar(None),
         _ => return None,
+    })
+}
+
+/// DataFusion reports an unknown column without a position: find the name in the
+/// statement's text (as a whole word), so the caret points at it.
+fn locate_unknown_name(e: &Error, stmt: &Located) -> Option<crate::error::Location> {
+    if e.location.is_some() {
+        return None;
+    }
+    let name = e.message.strip_prefix("No field named ")?;
+    let name = name.split(['.', '\n']).next()?.trim_matches('"');
+    let text = &stmt.text;
+    let bytes = text.as_bytes();
+    let is_word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let offset = text
+        .match_indices(name)
+        .map(|(i, _)| i)
+        .find(|&i| (i == 0 || !is_word(bytes[i - 1])) && bytes.get(i + name.len()).is_none_or(|c| !is_word(*c)))?;
+    let before = &text[..offset];
+    let line = before.matches('\n').count() as u64;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count() as u64).unwrap_or(0);
+    Some(if line == 0 {
+        crate::error::Location { line: stmt.location.line, column: stmt.location.column + column }
+    } else {
+        crate::error::Location { line: stmt.location.line + line, column: column + 1 }
     })
 }
 
