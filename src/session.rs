@@ -1,6 +1,12 @@
 //! A session: executes statements against a [`Planner`]'s catalog and runs continuous
 //! queries as one job. The CLI, the REPL and embedders all go through this type.
 
+mod plan_spec;
+mod running;
+
+pub use plan_spec::PlanSpec;
+pub use running::{PreparedJob, RunningQuery};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -21,8 +27,8 @@ use crate::error::{Error, Result};
 use crate::plan::catalog::options_text;
 use crate::plan::pipeline::{OpSpec, QueryPlan};
 use crate::plan::Planner;
-use crate::runtime::{run_job, Cancel, JobMetrics, JobQuery, JobSource};
-use crate::sink::subscription::{subscriptions, Subscription};
+use crate::runtime::{Cancel, JobMetrics, JobQuery, JobSource};
+use crate::sink::subscription::subscriptions;
 use crate::sink::{open_sink, Sink};
 use crate::sql::ast::{is_values, CreateTable, Statement};
 use crate::sql::Located;
@@ -62,50 +68,6 @@ pub struct Session {
     settings: BTreeMap<String, String>,
     /// Statements that shaped the catalog and settings, in order (for [`PlanSpec`]).
     log: Vec<String>,
-}
-
-/// A query plan in a form that can be stored or sent to another process: the SQL of the
-/// statements that built the catalog, the query, and the plan's EXPLAIN text. Loading
-/// replays the statements, plans the query again and checks that the EXPLAIN is
-/// identical, so a plan never runs against a different catalog than it was checked with.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PlanSpec {
-    /// DDL, `SET` and `INSERT INTO t VALUES` statements, in order.
-    pub statements: Vec<String>,
-    /// The query.
-    pub query: String,
-    /// EXPLAIN of the plan when it was made.
-    pub explain: String,
-}
-
-impl PlanSpec {
-    /// Replays the catalog in a fresh session and plans the query again.
-    ///
-    /// ```
-    /// use wavecrest::Session;
-    /// let mut session = Session::new();
-    /// session.sql("CREATE TABLE t (a BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values')").unwrap();
-    /// let spec = session.plan_spec("SELECT a + 1 AS b FROM t").unwrap();
-    /// let json = serde_json::to_string(&spec).unwrap();
-    /// let spec: wavecrest::PlanSpec = serde_json::from_str(&json).unwrap();
-    /// let (_fresh, query) = spec.load().unwrap();
-    /// assert_eq!(query.plan.explain(1), spec.explain);
-    /// ```
-    pub fn load(&self) -> Result<(Session, Continuous)> {
-        let mut session = Session::new();
-        for s in &self.statements {
-            session.sql(s)?;
-        }
-        let plan = session.planner.plan_sql(&self.query)?;
-        let explain = plan.explain(1);
-        if explain != self.explain {
-            return Err(Error::sql(format!(
-                "the stored plan no longer matches its catalog:\nstored:\n{}\nnow:\n{explain}",
-                self.explain
-            )));
-        }
-        Ok((session, Continuous { plan, target: Target::Client }))
-    }
 }
 
 impl Default for Session {
@@ -522,53 +484,6 @@ impl Session {
         let metrics = Arc::clone(&job.metrics);
         let handle = tokio::spawn(job.run(cancel.clone()));
         Ok(RunningQuery { subscriptions: subs, cancel, metrics, handle })
-    }
-}
-
-/// Sources and sinks of a job, opened and ready to run.
-pub struct PreparedJob {
-    sources: BTreeMap<String, JobSource>,
-    queries: Vec<JobQuery>,
-    parallelism: usize,
-    metrics: Arc<JobMetrics>,
-}
-
-impl PreparedJob {
-    /// The job's counters (live while it runs).
-    pub fn metrics(&self) -> Arc<JobMetrics> {
-        Arc::clone(&self.metrics)
-    }
-
-    /// Runs the job until its inputs end or `cancel` is set.
-    pub async fn run(self, cancel: Cancel) -> Result<Arc<JobMetrics>> {
-        run_job(self.sources, self.queries, self.parallelism, cancel, Arc::clone(&self.metrics)).await?;
-        Ok(self.metrics)
-    }
-}
-
-/// A query running in the background (see [`Session::start`]).
-pub struct RunningQuery {
-    /// Subscriptions to its results, one per requested subscriber.
-    pub subscriptions: Vec<Subscription>,
-    cancel: Cancel,
-    metrics: Arc<JobMetrics>,
-    handle: tokio::task::JoinHandle<Result<Arc<JobMetrics>>>,
-}
-
-impl RunningQuery {
-    /// Stops the query: sources stop reading, open windows are not fired, subscriptions end.
-    pub fn cancel(&self) {
-        self.cancel.cancel();
-    }
-
-    /// The query's counters, live.
-    pub fn metrics(&self) -> Arc<JobMetrics> {
-        Arc::clone(&self.metrics)
-    }
-
-    /// Waits for the query to end (bounded inputs) or to stop after [`RunningQuery::cancel`].
-    pub async fn wait(self) -> Result<Arc<JobMetrics>> {
-        self.handle.await.map_err(|e| Error::internal(format!("query task failed: {e}")))?
     }
 }
 
