@@ -143,12 +143,25 @@ fn d2(s: &[u8], i: usize) -> Option<u32> {
     (a < 10 && b < 10).then_some(a as u32 * 10 + b as u32)
 }
 
+thread_local! {
+    /// The last `YYYY-MM-DD` parsed and its day number: consecutive rows of a stream
+    /// almost always share their date.
+    static LAST_DATE: std::cell::Cell<([u8; 10], i64)> = const { std::cell::Cell::new(([0; 10], i64::MIN)) };
+}
+
 fn fast_date(s: &[u8]) -> Option<i64> {
     if s.len() < 10 || s[4] != b'-' || s[7] != b'-' {
         return None;
     }
+    let key: [u8; 10] = s[..10].try_into().ok()?;
+    let (last, days) = LAST_DATE.with(|c| c.get());
+    if last == key && days != i64::MIN {
+        return Some(days);
+    }
     let y = d2(s, 0)? * 100 + d2(s, 2)?;
-    days_from_civil(y as i64, d2(s, 5)?, d2(s, 8)?)
+    let days = days_from_civil(y as i64, d2(s, 5)?, d2(s, 8)?)?;
+    LAST_DATE.with(|c| c.set((key, days)));
+    Some(days)
 }
 
 /// Parses a date (`YYYY-MM-DD`, or chrono's `%Y-%m-%d` with unpadded parts) into days since

@@ -20,6 +20,7 @@ use super::lower::lower;
 use super::pipeline::QueryPlan;
 use super::window_tvf::WindowTvfPlanner;
 use crate::error::{Error, Result};
+use crate::exec::delayed_column::DelayedColumn;
 use crate::sql::ast::CreateTable;
 
 /// How a source table's rows become the table's full schema and its watermark.
@@ -268,7 +269,10 @@ impl Planner {
                         w.column
                     )));
                 }
-                Some(create_physical_expr(&e, &full_df, &props, &PhysicalPlanningContext::default())?)
+                match delayed_column(&e, &full_df) {
+                    Some(fast) => Some(Arc::new(fast) as Arc<dyn PhysicalExpr>),
+                    None => Some(create_physical_expr(&e, &full_df, &props, &PhysicalPlanningContext::default())?),
+                }
             }
         };
         Ok(SourcePlan { table: def.clone(), computed, watermark })
@@ -280,6 +284,21 @@ impl Planner {
         let mut rewriter = TypeCoercionRewriter::new(schema);
         Ok(expr.rewrite(&mut rewriter)?.data)
     }
+}
+
+/// `col` or `col - <constant interval>`: the watermark forms computed in integer ms.
+fn delayed_column(e: &Expr, schema: &DFSchema) -> Option<DelayedColumn> {
+    use datafusion::logical_expr::{BinaryExpr, Operator};
+    let (column, delay) = match e {
+        Expr::Column(c) => (c, 0),
+        Expr::BinaryExpr(BinaryExpr { left, op: Operator::Minus, right }) => match (left.as_ref(), right.as_ref()) {
+            (Expr::Column(c), Expr::Literal(v, _)) => (c, super::window_tvf::scalar_interval_ms(v)?),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let index = schema.index_of_column(column).ok()?;
+    Some(DelayedColumn::new(&column.name, index, delay))
 }
 
 fn mentions_proctime_query(q: &ast::Query) -> bool {
