@@ -133,16 +133,24 @@ impl WindowAggregate {
         self.pane_of_row.clear();
         let mut first: Option<i64> = None;
         let mut uniform = true;
+        let pane_size = kind.pane_size();
+        // Consecutive rows nearly always share a pane: reuse its start and close time
+        // instead of two divisions per row.
+        let (mut cur_pane, mut cur_close) = (i64::MIN, i64::MIN);
         for i in from..to {
             let pane = if cols.time.is_null(i) {
                 LATE
             } else {
-                let p = kind.pane_start(cols.time.value(i));
+                let t = cols.time.value(i);
+                if cur_pane == i64::MIN || t < cur_pane || t - cur_pane >= pane_size {
+                    cur_pane = kind.pane_start(t);
+                    cur_close = kind.last_end_of_pane(cur_pane).saturating_sub(1);
+                }
                 let w = cols.row_wm.as_ref().map(|w| w.value(i)).unwrap_or(current_wm);
-                if kind.last_end_of_pane(p).saturating_sub(1) <= w {
+                if cur_close <= w {
                     LATE
                 } else {
-                    p
+                    cur_pane
                 }
             };
             if pane == LATE {
@@ -165,10 +173,16 @@ impl WindowAggregate {
             }
             return Ok(());
         }
-        let mut by_pane: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+        // A chunk touches few panes: a short list beats a map.
+        let mut by_pane: Vec<(i64, Vec<u32>)> = Vec::new();
         for (offset, &p) in self.pane_of_row.iter().enumerate() {
-            if p != LATE {
-                by_pane.entry(p).or_default().push((from + offset) as u32);
+            if p == LATE {
+                continue;
+            }
+            let row = (from + offset) as u32;
+            match by_pane.iter_mut().rev().find(|(q, _)| *q == p) {
+                Some((_, rows)) => rows.push(row),
+                None => by_pane.push((p, vec![row])),
             }
         }
         for (p, idx) in by_pane {
