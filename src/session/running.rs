@@ -28,7 +28,7 @@ impl PreparedJob {
     }
 }
 
-/// A query running in the background (see [`Session::start`]).
+/// A query running in the background (see [`Session::start`](crate::Session::start)).
 pub struct RunningQuery {
     /// Subscriptions to its results, one per requested subscriber.
     pub subscriptions: Vec<Subscription>,
