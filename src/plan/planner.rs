@@ -225,7 +225,7 @@ impl Planner {
         }
         let state = self.ctx.state();
         let mut query = query.clone();
-        crate::sql::group_window::rewrite_group_windows(&mut query);
+        crate::sql::group_window::rewrite_group_windows(&mut query).map_err(Error::sql)?;
         crate::sql::tvf_args::expose_tvf_tables(&mut query);
         let stmt = datafusion::sql::parser::Statement::Statement(Box::new(ast::Statement::Query(Box::new(query))));
         let plan = futures::executor::block_on(state.statement_to_plan(stmt))?;

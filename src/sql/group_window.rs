@@ -27,18 +27,24 @@ pub const ROWTIME_PLACEHOLDER: &str = "__rowtime__";
 const KINDS: &[&str] = &["TUMBLE", "HOP", "CUMULATE"];
 
 /// Rewrites every SELECT of `query` (including nested ones) that groups by a window call.
-pub fn rewrite_group_windows(query: &mut Query) {
-    let _ = query.visit(&mut Rewriter);
+/// Fails if a `<KIND>_START/_END/_ROWTIME` call does not name the grouped window.
+pub fn rewrite_group_windows(query: &mut Query) -> Result<(), String> {
+    match query.visit(&mut Rewriter) {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
 }
 
 struct Rewriter;
 
 impl VisitorMut for Rewriter {
-    type Break = ();
+    type Break = String;
 
-    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<String> {
         if let SetExpr::Select(select) = query.body.as_mut() {
-            rewrite_select(select);
+            if let Err(e) = rewrite_select(select) {
+                return ControlFlow::Break(e);
+            }
         }
         ControlFlow::Continue(())
     }
@@ -72,10 +78,10 @@ fn window_call(e: &Expr) -> Option<(String, Option<Expr>, Vec<Expr>)> {
     }
 }
 
-fn rewrite_select(select: &mut Select) {
-    let GroupByExpr::Expressions(groups, _) = &select.group_by else { return };
+fn rewrite_select(select: &mut Select) -> Result<(), String> {
+    let GroupByExpr::Expressions(groups, _) = &select.group_by else { return Ok(()) };
     if select.from.len() != 1 || !select.from[0].joins.is_empty() {
-        return;
+        return Ok(());
     }
     // Find the window in GROUP BY, directly or through a select-list alias.
     let mut found = None;
@@ -94,14 +100,16 @@ fn rewrite_select(select: &mut Select) {
             break;
         }
     }
-    let Some((index, (kind, time, durations))) = found else { return };
+    let Some((index, (kind, time, durations))) = found else { return Ok(()) };
+    // The window's own arguments, as property functions must repeat them.
+    let signature: Vec<String> = time.iter().chain(durations.iter()).map(|e| e.to_string()).collect();
     let relation = &mut select.from[0].relation;
     let (input, alias) = match relation {
         TableFactor::Table { name, alias, args: None, .. } => {
             (Expr::CompoundIdentifier(name_parts(name)), alias.take())
         }
         TableFactor::Derived { subquery, alias, .. } => (Expr::Subquery(subquery.clone()), alias.take()),
-        _ => return,
+        _ => return Ok(()),
     };
     let time = time.unwrap_or_else(|| Expr::Identifier(Ident::new(ROWTIME_PLACEHOLDER)));
     let mut args = vec![arg(input), arg(call("DESCRIPTOR", vec![time]))];
@@ -122,26 +130,44 @@ fn rewrite_select(select: &mut Select) {
         groups.insert(index, Expr::Identifier(Ident::new("window_end")));
         groups.insert(index, Expr::Identifier(Ident::new("window_start")));
     }
-    let _ = ast::visit_expressions_mut(&mut select.projection, replace_window_functions);
-    if let Some(having) = select.having.as_mut() {
-        let _ = ast::visit_expressions_mut(having, replace_window_functions);
+    let mut replace = |e: &mut Expr| replace_window_functions(e, &kind, &signature);
+    if let ControlFlow::Break(err) = ast::visit_expressions_mut(&mut select.projection, &mut replace) {
+        return Err(err);
     }
-}
-
-fn replace_window_functions(e: &mut Expr) -> ControlFlow<()> {
-    if let Expr::Function(f) = e {
-        let name = f.name.to_string().to_ascii_uppercase();
-        let column = match name.rsplit_once('_') {
-            Some((kind, "START")) if KINDS.contains(&kind) => Some("window_start"),
-            Some((kind, "END")) if KINDS.contains(&kind) => Some("window_end"),
-            Some((kind, "ROWTIME")) if KINDS.contains(&kind) => Some("window_time"),
-            _ if KINDS.contains(&name.as_str()) => Some("window_start"),
-            _ => None,
-        };
-        if let Some(c) = column {
-            *e = Expr::Identifier(Ident::new(c));
+    if let Some(having) = select.having.as_mut() {
+        if let ControlFlow::Break(err) = ast::visit_expressions_mut(having, &mut replace) {
+            return Err(err);
         }
     }
+    Ok(())
+}
+
+/// Replaces window property functions by window columns; they must name the grouped
+/// window (same kind and arguments), as Flink requires.
+fn replace_window_functions(e: &mut Expr, kind: &str, signature: &[String]) -> ControlFlow<String> {
+    let Expr::Function(f) = e else { return ControlFlow::Continue(()) };
+    let name = f.name.to_string().to_ascii_uppercase();
+    let (called_kind, column) = match name.rsplit_once('_') {
+        Some((k, "START")) if KINDS.contains(&k) => (k.to_string(), "window_start"),
+        Some((k, "END")) if KINDS.contains(&k) => (k.to_string(), "window_end"),
+        Some((k, "ROWTIME")) if KINDS.contains(&k) => (k.to_string(), "window_time"),
+        _ if KINDS.contains(&name.as_str()) => (name.clone(), "window_start"),
+        _ => return ControlFlow::Continue(()),
+    };
+    let args: Vec<String> = match &f.args {
+        FunctionArguments::List(l) => l.args.iter().map(|a| a.to_string()).collect(),
+        _ => vec![],
+    };
+    // A bare window call in the select list (Arroyo) may omit the time column.
+    let matches = called_kind == kind && (args == signature || (called_kind == name && signature.ends_with(&args)));
+    if !matches {
+        return ControlFlow::Break(format!(
+            "{name}({}) does not match the window in GROUP BY ({kind}({}))",
+            args.join(", "),
+            signature.join(", ")
+        ));
+    }
+    *e = Expr::Identifier(Ident::new(column));
     ControlFlow::Continue(())
 }
 
