@@ -157,5 +157,9 @@ async fn run_script(sql: &str, format: OutputFormat, explain_only: bool) -> Resu
         secs,
         rows_in as f64 / secs.max(1e-9)
     );
+    let no_time = metrics.no_event_time.load(std::sync::atomic::Ordering::Relaxed);
+    if no_time > 0 {
+        eprintln!("wavecrest: {no_time} rows had no event time (NULL) and belong to no window: dropped");
+    }
     Ok(())
 }

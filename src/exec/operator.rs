@@ -51,6 +51,12 @@ pub trait Operator: Send {
         0
     }
 
+    /// Rows this operator dropped because their event time was NULL (they belong to no
+    /// window).
+    fn rows_without_time(&self) -> u64 {
+        0
+    }
+
     /// Number of live keys (groups) in the operator's state, for metrics.
     fn state_keys(&self) -> usize {
         0

@@ -89,6 +89,7 @@ pub struct WindowAggregate {
     panes: BTreeMap<i64, Pane>,
     watermark: i64,
     late: u64,
+    no_time: u64,
     rows_aggregated: u64,
     /// Scratch: the pane of each row of the chunk being added (`i64::MIN` = late).
     pane_of_row: Vec<i64>,
@@ -104,6 +105,7 @@ impl WindowAggregate {
             panes: BTreeMap::new(),
             watermark: i64::MIN,
             late: 0,
+            no_time: 0,
             rows_aggregated: 0,
             pane_of_row: Vec::new(),
         }
@@ -139,7 +141,11 @@ impl WindowAggregate {
         let (mut cur_pane, mut cur_close) = (i64::MIN, i64::MIN);
         for i in from..to {
             let pane = if cols.time.is_null(i) {
-                LATE
+                // No event time: in no window; dropped and counted apart from late rows.
+                self.no_time += 1;
+                uniform = false;
+                self.pane_of_row.push(LATE);
+                continue;
             } else {
                 let t = cols.time.value(i);
                 if cur_pane == i64::MIN || t < cur_pane || t - cur_pane >= pane_size {
@@ -439,6 +445,10 @@ impl Operator for WindowAggregate {
         self.late
     }
 
+    fn rows_without_time(&self) -> u64 {
+        self.no_time
+    }
+
     fn state_keys(&self) -> usize {
         self.panes
             .values()
@@ -544,6 +554,24 @@ mod tests {
         assert_eq!(w.late_rows(), 0, "still on time for [5,15)");
         let out = w.on_watermark(i64::MAX).unwrap();
         assert_eq!(text(&out), vec!["+I 1970-01-01 00:00:05.000 1970-01-01 00:00:15.000 1 2 11"]);
+    }
+
+    #[test]
+    fn a_null_event_time_is_dropped_and_counted_apart_from_late_rows() {
+        let (mut w, schema) = op(TUMBLE);
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 1])),
+                Arc::new(Int64Array::from(vec![5, 6])),
+                Arc::new(TimestampMillisecondArray::from(vec![Some(S), None])),
+            ],
+        )
+        .unwrap();
+        w.on_chunk(Chunk::inserts(batch)).unwrap();
+        let out = w.on_watermark(i64::MAX).unwrap();
+        assert_eq!(text(&out), vec!["+I 1970-01-01 00:00:00.000 1970-01-01 00:00:10.000 1 1 5"]);
+        assert_eq!((w.rows_without_time(), w.late_rows()), (1, 0));
     }
 
     #[test]

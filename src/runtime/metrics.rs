@@ -15,6 +15,8 @@ pub struct JobMetrics {
     pub rows_out: AtomicU64,
     /// Rows dropped as too late, over all operators.
     pub late_dropped: AtomicU64,
+    /// Rows dropped by windows because their event time was NULL.
+    pub no_event_time: AtomicU64,
     /// The lowest watermark over all sources (ms), `i64::MIN` before the first.
     pub watermark: AtomicI64,
     /// Rows processed by each worker of each keyed stage: (query, stage, worker, rows, keys).

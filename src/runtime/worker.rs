@@ -68,6 +68,8 @@ pub async fn run_worker(
     router.broadcast(Message::End).await?;
     let late: u64 = ops.iter().map(|o| o.late_rows()).sum();
     metrics.late_dropped.fetch_add(late, std::sync::atomic::Ordering::Relaxed);
+    let no_time: u64 = ops.iter().map(|o| o.rows_without_time()).sum();
+    metrics.no_event_time.fetch_add(no_time, std::sync::atomic::Ordering::Relaxed);
     if let Ok(mut w) = metrics.workers.lock() {
         w.push(stats);
     }
