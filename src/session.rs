@@ -283,6 +283,12 @@ impl Session {
                     .ok_or_else(|| Error::sql(format!("'{key}' must be a whole number ≥ 1, got '{value}'")))?;
                 self.settings.insert("parallelism".into(), n.to_string());
             }
+            "lateness" => {
+                let ms = crate::connectors::options::parse_duration_ms(value).ok_or_else(|| {
+                    Error::sql(format!("'lateness' must be a duration like '1 min' or '30 s', got '{value}'"))
+                })?;
+                self.planner.set_default_lateness_ms(ms);
+            }
             "execution.runtime-mode" if value.eq_ignore_ascii_case("streaming") => {}
             "execution.runtime-mode" => {
                 return Err(Error::sql("only 'execution.runtime-mode' = 'streaming' is supported"))

@@ -1,6 +1,7 @@
 //! Operators, one per file, all implementing [`operator::Operator`].
 
 pub mod chunk;
+pub mod correction;
 pub mod delayed_column;
 pub mod event_time;
 pub mod filter;

@@ -72,6 +72,9 @@ pub struct WindowAggregateSpec {
     pub output: Vec<OutputColumn>,
     /// Output schema.
     pub schema: SchemaRef,
+    /// Allowed lateness (ms): window state is kept until the watermark passes
+    /// `window_end - 1 + lateness`; late rows until then correct the window's result.
+    pub lateness_ms: i64,
 }
 
 #[derive(Default)]
@@ -91,6 +94,10 @@ pub struct WindowAggregate {
     late: u64,
     no_time: u64,
     rows_aggregated: u64,
+    /// With allowed lateness: each fired window's last emitted result, by `(end, start)`.
+    emitted: BTreeMap<(i64, i64), RecordBatch>,
+    /// Fired windows that late rows changed, to correct at the end of the chunk.
+    dirty: BTreeSet<(i64, i64)>,
     /// Scratch: the pane of each row of the chunk being added (`i64::MIN` = late).
     pane_of_row: Vec<i64>,
 }
@@ -107,6 +114,8 @@ impl WindowAggregate {
             late: 0,
             no_time: 0,
             rows_aggregated: 0,
+            emitted: BTreeMap::new(),
+            dirty: BTreeSet::new(),
             pane_of_row: Vec::new(),
         }
     }
@@ -153,9 +162,19 @@ impl WindowAggregate {
                     cur_close = kind.last_end_of_pane(cur_pane).saturating_sub(1);
                 }
                 let w = cols.row_wm.as_ref().map(|w| w.value(i)).unwrap_or(current_wm);
-                if cur_close <= w {
+                if cur_close.saturating_add(self.spec.lateness_ms) <= w {
                     LATE
                 } else {
+                    if self.spec.lateness_ms > 0 && cur_pane.saturating_add(pane_size - 1) <= w {
+                        // Late for windows that already fired but within the lateness:
+                        // those windows get corrected.
+                        let lateness = self.spec.lateness_ms;
+                        for (s, e) in kind.windows_closing(cur_pane, i64::MIN, w) {
+                            if (e - 1).saturating_add(lateness) > w {
+                                self.dirty.insert((e, s));
+                            }
+                        }
+                    }
                     cur_pane
                 }
             };
@@ -252,22 +271,64 @@ impl WindowAggregate {
         let mut out = Vec::new();
         for (end, start) in due {
             if let Some(batch) = self.window_result(start, end)? {
+                if self.spec.lateness_ms > 0 {
+                    self.emitted.insert((end, start), batch.clone());
+                }
                 out.push(Chunk::inserts(batch));
             }
         }
+        self.expire(w);
+        Ok(out)
+    }
+
+    /// Drops state no late row can reach any more: panes whose last window closed more than
+    /// the lateness ago, and the remembered results of such windows.
+    fn expire(&mut self, w: i64) {
+        let (kind, lateness) = (self.spec.kind, self.spec.lateness_ms);
         // The last window end grows with the pane, so expired panes are a prefix.
         while let Some((&p, _)) = self.panes.first_key_value() {
-            if kind.last_end_of_pane(p).saturating_sub(1) > w {
+            if kind.last_end_of_pane(p).saturating_sub(1).saturating_add(lateness) > w {
                 break;
             }
             self.panes.pop_first();
+        }
+        while let Some((&(end, _), _)) = self.emitted.first_key_value() {
+            if (end - 1).saturating_add(lateness) > w {
+                break;
+            }
+            self.emitted.pop_first();
+        }
+    }
+
+    /// Emits `-U`/`+U` (or `+I`) for fired windows that late rows changed.
+    fn correct(&mut self) -> Result<Vec<Chunk>> {
+        let mut out = Vec::new();
+        let key_columns: Vec<usize> = self
+            .spec
+            .output
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !matches!(c, OutputColumn::Aggregate(_)))
+            .map(|(i, _)| i)
+            .collect();
+        for (end, start) in std::mem::take(&mut self.dirty) {
+            let Some(new) = self.window_result(start, end)? else { continue };
+            let change = match self.emitted.get(&(end, start)) {
+                Some(old) => crate::exec::correction::corrections(old, &new, &key_columns)?,
+                None => Some(Chunk::inserts(new.clone())),
+            };
+            self.emitted.insert((end, start), new);
+            out.extend(change);
         }
         Ok(out)
     }
 
     fn window_result(&mut self, start: i64, end: i64) -> Result<Option<RecordBatch>> {
         let kind = self.spec.kind;
-        let (keys, values) = if kind.single_pane() && self.panes.get(&start).is_some_and(|p| p.frozen.is_empty()) {
+        // Without lateness a TUMBLE pane is read once: evaluate it in place. With lateness
+        // its state must survive for corrections, so it goes through the merge path.
+        let in_place = kind.single_pane() && self.spec.lateness_ms == 0;
+        let (keys, values) = if in_place && self.panes.get(&start).is_some_and(|p| p.frozen.is_empty()) {
             match self.panes.get_mut(&start).and_then(|p| p.live.as_mut()) {
                 Some(g) if !g.is_empty() => g.evaluate()?,
                 _ => return Ok(None),
@@ -362,6 +423,9 @@ struct Snapshot {
     late: u64,
     /// (pane start, encoded key columns, encoded state columns per aggregate)
     panes: Vec<(i64, Vec<EncodedState>)>,
+    /// With allowed lateness: ((end, start), encoded emitted result columns).
+    #[serde(default)]
+    emitted: Vec<((i64, i64), Vec<u8>)>,
 }
 
 impl Operator for WindowAggregate {
@@ -381,6 +445,9 @@ impl Operator for WindowAggregate {
                 if w > self.watermark && self.fire_index(w) > fired {
                     let current = self.watermark;
                     self.add_rows(&cols, from, i, current)?;
+                    if !self.dirty.is_empty() {
+                        out.extend(self.correct()?);
+                    }
                     out.extend(self.advance(w)?);
                     fired = self.fire_index(w);
                     from = i;
@@ -389,6 +456,9 @@ impl Operator for WindowAggregate {
         }
         let current = self.watermark;
         self.add_rows(&cols, from, n, current)?;
+        if !self.dirty.is_empty() {
+            out.extend(self.correct()?);
+        }
         Ok(out)
     }
 
@@ -422,7 +492,9 @@ impl Operator for WindowAggregate {
             }
             panes.push((p, parts));
         }
-        let snap = Snapshot { watermark: self.watermark, late: self.late, panes };
+        let emitted =
+            self.emitted.iter().map(|(w, b)| Ok((*w, encode_arrays(b.columns())?))).collect::<Result<Vec<_>>>()?;
+        let snap = Snapshot { watermark: self.watermark, late: self.late, panes, emitted };
         serde_json::to_vec(&snap).map_err(|e| Error::internal(format!("snapshot: {e}")))
     }
 
@@ -437,6 +509,10 @@ impl Operator for WindowAggregate {
                 pane.frozen.push((decode_arrays(&k)?, s.iter().map(|a| decode_arrays(a)).collect::<Result<Vec<_>>>()?));
             }
             self.panes.insert(p, pane);
+        }
+        self.emitted.clear();
+        for (w, bytes) in snap.emitted {
+            self.emitted.insert(w, RecordBatch::try_new(self.spec.schema.clone(), decode_arrays(&bytes)?)?);
         }
         Ok(())
     }

@@ -20,12 +20,15 @@ use crate::error::{Error, Result};
 use crate::exec::groups::key_schema;
 use crate::exec::window_aggregate::{OutputColumn, WindowAggregateSpec};
 
-/// Lowers an analyzed logical plan.
-pub fn lower(plan: &LogicalPlan, props: &ExecutionProps) -> Result<QueryPlan> {
-    let mut b = Builder { props, source: None, stages: vec![] };
+/// Lowers an analyzed logical plan. `lateness_ms(table)` is the allowed lateness of
+/// windows over that table.
+pub fn lower(plan: &LogicalPlan, props: &ExecutionProps, lateness_ms: &dyn Fn(&str) -> i64) -> Result<QueryPlan> {
+    let mut b = Builder { props, source: None, stages: vec![], lateness_ms, corrects: false };
     b.node(plan)?;
     let source = b.source.ok_or_else(|| Error::sql("a continuous query needs a FROM clause naming a table"))?;
-    Ok(QueryPlan { source, stages: b.stages, schema: nullable(plan.schema()), append_only: true })
+    // Corrections of late rows make the output an updating changelog.
+    let append_only = !b.corrects;
+    Ok(QueryPlan { source, stages: b.stages, schema: nullable(plan.schema()), append_only })
 }
 
 /// An Arrow schema with every field nullable (streaming results may hold NULLs where the
@@ -49,6 +52,9 @@ struct Builder<'a> {
     props: &'a ExecutionProps,
     source: Option<String>,
     stages: Vec<StagePlan>,
+    lateness_ms: &'a dyn Fn(&str) -> i64,
+    /// Whether a window may emit corrections (allowed lateness > 0).
+    corrects: bool,
 }
 
 impl Builder<'_> {
@@ -237,6 +243,8 @@ impl Builder<'_> {
             keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", "),
             descs.join(", ")
         );
+        let lateness_ms = self.source.as_deref().map(self.lateness_ms).unwrap_or(0);
+        self.corrects |= lateness_ms > 0;
         let partitioning = if keys.is_empty() { Partitioning::Single } else { Partitioning::Hash(keys.clone()) };
         let spec = WindowAggregateSpec {
             kind: tvf.kind,
@@ -246,6 +254,7 @@ impl Builder<'_> {
             aggregates,
             output,
             schema: nullable(&a.schema),
+            lateness_ms,
         };
         self.stages
             .push(StagePlan { partitioning, ops: vec![OpSpec::WindowAggregate { spec: Arc::new(spec), display }] });

@@ -38,6 +38,8 @@ pub struct SourcePlan {
 /// SQL → streaming plans. Holds tables and views; never runs anything.
 pub struct Planner {
     ctx: SessionContext,
+    /// `SET 'lateness'`: allowed lateness for tables that do not set their own.
+    default_lateness_ms: i64,
     tables: BTreeMap<String, TableDef>,
     views: BTreeMap<String, (ast::Query, SchemaRef)>,
 }
@@ -55,7 +57,7 @@ impl Planner {
         let ctx = SessionContext::new_with_config(config);
         ctx.register_relation_planner(Arc::new(WindowTvfPlanner)).expect("registering a relation planner cannot fail");
         crate::functions::register(&ctx);
-        Planner { ctx, tables: BTreeMap::new(), views: BTreeMap::new() }
+        Planner { ctx, default_lateness_ms: 0, tables: BTreeMap::new(), views: BTreeMap::new() }
     }
 
     /// The DataFusion context (to register UDFs, for instance).
@@ -93,6 +95,11 @@ impl Planner {
                 return Ok(());
             }
             return Err(Error::sql(format!("table or view '{}' already exists", ddl.name)));
+        }
+        if let Some(v) = ddl.options.get("lateness") {
+            if crate::connectors::options::parse_duration_ms(v).is_none() {
+                return Err(Error::sql(format!("option 'lateness': '{v}' is not a duration (e.g. '30 s', '1 min')")));
+            }
         }
         let physical = physical_schema(ddl)?;
         let physical_df = DFSchema::try_from(physical.as_ref().clone())?;
@@ -161,7 +168,7 @@ impl Planner {
         }
         let plan = self.logical_plan(query)?;
         // Check that the view is a valid streaming query now rather than when used.
-        lower(&plan, self.ctx.state().execution_props())?;
+        lower(&plan, self.ctx.state().execution_props(), &|t| self.lateness_ms(t))?;
         let schema = super::lower::nullable(plan.schema());
         self.ctx.deregister_table(name)?;
         self.ctx.register_table(name, Arc::new(ViewTable::new(plan, Some(query.to_string()))))?;
@@ -213,7 +220,22 @@ impl Planner {
     /// Plans a continuous query.
     pub fn plan_query(&self, query: &ast::Query) -> Result<QueryPlan> {
         let plan = self.logical_plan(query)?;
-        lower(&plan, self.ctx.state().execution_props())
+        lower(&plan, self.ctx.state().execution_props(), &|t| self.lateness_ms(t))
+    }
+
+    /// Sets the allowed lateness for windows over tables without a `'lateness'` option.
+    pub fn set_default_lateness_ms(&mut self, ms: i64) {
+        self.default_lateness_ms = ms;
+    }
+
+    /// The allowed lateness of windows over `table` (ms): its `'lateness'` option, else the
+    /// session default (`SET 'lateness'`), else 0.
+    pub fn lateness_ms(&self, table: &str) -> i64 {
+        self.tables
+            .get(table)
+            .and_then(|t| t.ddl.options.get("lateness"))
+            .and_then(|v| crate::connectors::options::parse_duration_ms(v))
+            .unwrap_or(self.default_lateness_ms)
     }
 
     /// DataFusion's analyzed logical plan of a query (names resolved, types coerced).
