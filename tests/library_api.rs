@@ -178,3 +178,35 @@ async fn a_serialised_plan_runs_the_same_in_a_fresh_engine() {
     changed.query = changed.query.replace("INTERVAL '30' SECOND", "INTERVAL '20' SECOND");
     assert!(changed.load().is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_row_pushed_by_hand_corrects_a_fired_window() {
+    let mut session = Session::new();
+    let mut out = session
+        .sql(
+            "CREATE TABLE ev (k BIGINT, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts)
+               WITH ('connector' = 'memory', 'lateness' = '1 min');
+             SELECT window_start, k, SUM(v) AS total FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+             GROUP BY window_start, window_end, k;",
+        )
+        .expect("plans");
+    let Some(Output::Continuous(query)) = out.pop() else { panic!("a query") };
+    assert!(!query.plan.append_only, "corrections make it an updating query");
+    let log = session.memory_table("ev").expect("memory table");
+    let mut running = session.start(query, 1).expect("starts");
+    let mut results = running.subscriptions.pop().expect("one");
+    log.push(rows(&session, &[(1, 10, 1_000)])).expect("push");
+    log.push_watermark(15_000).expect("watermark");
+    let fired = results.next().await.expect("the window fires");
+    assert_eq!(chunks_to_strings(&[fired]).expect("rows"), vec![vec!["+I", "1970-01-01 00:00:00.000", "1", "10"]]);
+    // 2 s is behind the watermark, but within the minute of lateness: a correction.
+    log.push(rows(&session, &[(1, 5, 2_000)])).expect("push");
+    let corrected = results.next().await.expect("a correction");
+    assert_eq!(
+        chunks_to_strings(&[corrected]).expect("rows"),
+        vec![vec!["-U", "1970-01-01 00:00:00.000", "1", "10"], vec!["+U", "1970-01-01 00:00:00.000", "1", "15"]]
+    );
+    running.cancel();
+    drop(results);
+    running.wait().await.expect("stops");
+}
