@@ -30,30 +30,32 @@ impl ProjectOp {
     }
 }
 
+/// Evaluates one expression per field of `schema` on `batch`, casting each result to its
+/// field's type. A value that does not fit the target type is a data error, never a silent
+/// NULL.
+pub fn project(exprs: &[Arc<dyn PhysicalExpr>], schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordBatch> {
+    let n = batch.num_rows();
+    let mut cols = Vec::with_capacity(exprs.len());
+    for (e, f) in exprs.iter().zip(schema.fields()) {
+        let a = e.evaluate(batch)?.into_array(n)?;
+        let a = if a.data_type() != f.data_type() {
+            datafusion::arrow::compute::cast_with_options(&a, f.data_type(), &STRICT)
+                .map_err(|e| Error::data(format!("column '{}': {e}", f.name())))?
+        } else {
+            a
+        };
+        cols.push(a);
+    }
+    Ok(RecordBatch::try_new_with_options(schema.clone(), cols, &RecordBatchOptions::new().with_row_count(Some(n)))?)
+}
+
 impl Operator for ProjectOp {
     fn name(&self) -> &str {
         &self.name
     }
 
     fn on_chunk(&mut self, chunk: Chunk) -> Result<Vec<Chunk>> {
-        let n = chunk.num_rows();
-        let mut cols = Vec::with_capacity(self.exprs.len());
-        for (e, f) in self.exprs.iter().zip(self.schema.fields()) {
-            let a = e.evaluate(&chunk.batch)?.into_array(n)?;
-            // A value that does not fit the target type is an error, never a silent NULL.
-            let a = if a.data_type() != f.data_type() {
-                datafusion::arrow::compute::cast_with_options(&a, f.data_type(), &STRICT)
-                    .map_err(|e| Error::data(format!("column '{}': {e}", f.name())))?
-            } else {
-                a
-            };
-            cols.push(a);
-        }
-        let batch = RecordBatch::try_new_with_options(
-            self.schema.clone(),
-            cols,
-            &RecordBatchOptions::new().with_row_count(Some(n)),
-        )?;
+        let batch = project(&self.exprs, &self.schema, &chunk.batch)?;
         Ok(vec![chunk.with_batch(batch)])
     }
 }

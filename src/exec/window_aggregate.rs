@@ -5,12 +5,14 @@
 //! event is aggregated once however many windows overlap it.
 //!
 //! Timing (Flink's rules, DESIGN's determinism rule):
-//! * a window `[start, end)` fires when the watermark reaches `end - 1`;
+//! * a window `[start, end)` fires when the watermark reaches `end - 1`, emitting `+I`;
 //! * a row is late for a window when the watermark *just before that row* had already
-//!   reached `end - 1`; it is dropped from that window only, and counted when it is late
-//!   for every window it belongs to;
-//! * within a chunk, windows fire at the row where the per-row watermark crosses their
-//!   end, so results never depend on batch boundaries.
+//!   reached `end - 1`. Within the allowed lateness (`watermark < end - 1 + lateness`) it
+//!   still counts and the window's emitted rows are corrected (`-U` old, `+U` new; see
+//!   [`super::correction`]); later than that it is dropped from that window only, and
+//!   counted when it is too late for every window it belongs to;
+//! * within a chunk, windows fire (and corrections are emitted) at the row where the
+//!   per-row watermark crosses a window end, so results never depend on batch boundaries.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::record_batch::RecordBatch;
 use tokio::sync::mpsc::Sender;
 
 use super::cancel::Cancel;
@@ -12,9 +11,9 @@ use super::message::{Envelope, Message};
 use super::metrics::JobMetrics;
 use crate::connectors::SourceEvent;
 use crate::error::Result;
+use crate::exec::project::project;
 use crate::exec::watermark_combiner::WatermarkCombiner;
 use crate::exec::Chunk;
-use crate::plan::SourcePlan;
 
 /// Reads the source's partitions round-robin (one poll each in turn, so the interleaving is
 /// deterministic for bounded inputs) until all end or the job is cancelled: computes
@@ -57,7 +56,11 @@ pub async fn run_source(
                 if batch.num_rows() == 0 {
                     continue;
                 }
-                let mut chunk = Chunk::inserts(with_computed(&plan, batch)?);
+                let batch = match &plan.computed {
+                    Some(exprs) => project(exprs, &plan.table.schema, &batch)?,
+                    None => batch,
+                };
+                let mut chunk = Chunk::inserts(batch);
                 if let Some(c) = combiner.as_mut() {
                     chunk = c.assign(p, chunk)?;
                 }
@@ -106,19 +109,6 @@ async fn send(subscribers: &mut Vec<Sender<Envelope>>, msg: Message) {
     *subscribers = open;
 }
 
-fn with_computed(plan: &SourcePlan, batch: RecordBatch) -> Result<RecordBatch> {
-    let Some(exprs) = &plan.computed else { return Ok(batch) };
-    let n = batch.num_rows();
-    let schema = plan.table.schema.clone();
-    let mut cols = Vec::with_capacity(exprs.len());
-    for (e, f) in exprs.iter().zip(schema.fields()) {
-        let a = e.evaluate(&batch)?.into_array(n)?;
-        let a = if a.data_type() != f.data_type() { datafusion::arrow::compute::cast(&a, f.data_type())? } else { a };
-        cols.push(a);
-    }
-    Ok(RecordBatch::try_new(schema, cols)?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +121,7 @@ mod tests {
     use async_trait::async_trait;
     use datafusion::arrow::array::{Int64Array, TimestampMillisecondArray};
     use datafusion::arrow::datatypes::SchemaRef;
+    use datafusion::arrow::record_batch::RecordBatch;
     use std::collections::VecDeque;
 
     /// Returns its batches, then `Idle` forever; each poll moves the clock by `tick_ms`.

@@ -106,18 +106,6 @@ pub struct WatermarkDef {
     pub expr: Option<ast::Expr>,
 }
 
-impl Statement {
-    /// Whether running this statement starts a continuous query (part of a job).
-    pub fn is_continuous(&self) -> bool {
-        match self {
-            Statement::Query(_) => true,
-            Statement::Insert { query, .. } => !is_values(query),
-            Statement::CreateTable(ct) => ct.as_query.is_some(),
-            _ => false,
-        }
-    }
-}
-
 /// Whether a query is a plain `VALUES` list.
 pub fn is_values(query: &ast::Query) -> bool {
     matches!(query.body.as_ref(), ast::SetExpr::Values(_))
