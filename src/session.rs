@@ -62,6 +62,28 @@ pub enum Output {
     Continuous(Continuous),
 }
 
+impl Output {
+    /// The planned continuous query, if this output is one.
+    ///
+    /// ```
+    /// use wavecrest::{Output, Session};
+    /// let mut session = Session::new();
+    /// let queries: Vec<_> = session
+    ///     .sql("CREATE TABLE t (a BIGINT) WITH ('connector' = 'values'); SELECT a FROM t;")
+    ///     .unwrap()
+    ///     .into_iter()
+    ///     .filter_map(Output::continuous)
+    ///     .collect();
+    /// assert_eq!(queries.len(), 1);
+    /// ```
+    pub fn continuous(self) -> Option<Continuous> {
+        match self {
+            Output::Continuous(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
 /// Settings and catalog of one user session.
 pub struct Session {
     planner: Planner,

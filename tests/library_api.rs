@@ -13,12 +13,7 @@ use wavecrest::{ErrorKind, Output, Session};
 
 fn session(sql: &str) -> (Session, Vec<wavecrest::Continuous>) {
     let mut session = Session::new();
-    let mut queries = vec![];
-    for s in parse_statements(sql).expect("parses") {
-        if let Output::Continuous(c) = session.execute(&s).expect("executes") {
-            queries.push(c);
-        }
-    }
+    let queries: Vec<_> = session.sql(sql).expect("executes").into_iter().filter_map(Output::continuous).collect();
     (session, queries)
 }
 
@@ -124,12 +119,7 @@ async fn a_custom_udf_inside_a_window() {
                INSERT INTO t VALUES (1, TIMESTAMP '2024-01-01 00:00:01'), (2, TIMESTAMP '2024-01-01 00:00:02');
                SELECT window_start, SUM(triple(v)) AS s FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
                GROUP BY window_start, window_end;";
-    let mut queries = vec![];
-    for s in parse_statements(sql).expect("parses") {
-        if let Output::Continuous(c) = session.execute(&s).expect("executes") {
-            queries.push(c);
-        }
-    }
+    let mut queries: Vec<_> = session.sql(sql).expect("executes").into_iter().filter_map(Output::continuous).collect();
     let mut running = session.start(queries.remove(0), 1).expect("starts");
     let sub = running.subscriptions.pop().expect("one");
     let chunks: Vec<_> = sub.collect().await;

@@ -6,7 +6,6 @@ use std::time::Duration;
 use datafusion::arrow::array::{Int64Array, RecordBatch, TimestampMillisecondArray};
 use wavecrest::runtime::Cancel;
 use wavecrest::sink::collect::CollectSink;
-use wavecrest::sql::parse_statements;
 use wavecrest::{Output, Session};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,12 +15,7 @@ async fn rows_pushed_while_running_fire_windows() {
                INSERT INTO live VALUES (1, TIMESTAMP '1970-01-01 00:00:01');
                SELECT window_start, k, COUNT(*) FROM TABLE(TUMBLE(TABLE live, DESCRIPTOR(ts), INTERVAL '10' SECOND))
                GROUP BY window_start, window_end, k;";
-    let mut queries = vec![];
-    for s in parse_statements(sql).expect("parses") {
-        if let Output::Continuous(c) = session.execute(&s).expect("executes") {
-            queries.push(c);
-        }
-    }
+    let queries: Vec<_> = session.sql(sql).expect("executes").into_iter().filter_map(Output::continuous).collect();
     let log = session.memory_table("live").expect("a memory table");
     let schema = session.planner().table("live").expect("table").physical_schema.clone();
     let sink = CollectSink::new();

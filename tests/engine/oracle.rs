@@ -17,7 +17,6 @@ use proptest::prelude::*;
 use wavecrest::exec::Chunk;
 use wavecrest::runtime::Cancel;
 use wavecrest::sink::collect::{chunks_to_strings, CollectSink};
-use wavecrest::sql::parse_statements;
 use wavecrest::{Output, Session};
 
 /// 2024-01-01 00:00:00 UTC in ms.
@@ -121,12 +120,7 @@ async fn streaming(win: Win, events: &[(i64, i64, i64)], splits: &[usize], worke
         "SELECT window_start, window_end, k, {AGGS} FROM TABLE({}) GROUP BY window_start, window_end, k;",
         win.tvf()
     ));
-    let mut continuous = vec![];
-    for stmt in parse_statements(&sql).expect("parses") {
-        if let Output::Continuous(c) = session.execute(&stmt).expect("executes") {
-            continuous.push(c);
-        }
-    }
+    let continuous: Vec<_> = session.sql(&sql).expect("executes").into_iter().filter_map(Output::continuous).collect();
     let sink = CollectSink::new();
     let s2 = sink.clone();
     session.run(continuous, move |_| Ok(Box::new(s2.clone()) as _), false, Cancel::new()).await.expect("runs");

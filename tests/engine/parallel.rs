@@ -3,7 +3,6 @@
 
 use wavecrest::runtime::Cancel;
 use wavecrest::sink::collect::CollectSink;
-use wavecrest::sql::parse_statements;
 use wavecrest::{Output, Session};
 
 async fn run(parallelism: usize) -> (Vec<Vec<String>>, Vec<wavecrest::runtime::metrics::WorkerStats>) {
@@ -19,12 +18,7 @@ async fn run(parallelism: usize) -> (Vec<Vec<String>>, Vec<wavecrest::runtime::m
         rows.join(", ")
     );
     let mut session = Session::new();
-    let mut queries = vec![];
-    for s in parse_statements(&sql).expect("parses") {
-        if let Output::Continuous(c) = session.execute(&s).expect("executes") {
-            queries.push(c);
-        }
-    }
+    let queries: Vec<_> = session.sql(&sql).expect("executes").into_iter().filter_map(Output::continuous).collect();
     let sink = CollectSink::new();
     let s2 = sink.clone();
     let metrics =
