@@ -497,8 +497,9 @@ fn ts_values(a: &ArrayRef, u: TimeUnit) -> &[i64] {
     }
 }
 
+/// Test helpers shared with the value formatting tests in `text.rs`.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use datafusion::arrow::array::*;
@@ -506,13 +507,13 @@ mod tests {
 
     use super::*;
 
-    fn chunk(cols: Vec<(&str, ArrayRef)>, ops: Option<Vec<RowOp>>) -> (SchemaRef, Chunk) {
+    pub(crate) fn chunk(cols: Vec<(&str, ArrayRef)>, ops: Option<Vec<RowOp>>) -> (SchemaRef, Chunk) {
         let batch = RecordBatch::try_from_iter(cols).unwrap();
         let ops = ops.map(|o| Arc::new(Int8Array::from(o.into_iter().map(|x| x as i8).collect::<Vec<_>>())));
         (batch.schema(), Chunk { batch, row_watermarks: None, ops })
     }
 
-    fn render(schema: &SchemaRef, c: &Chunk, format: OutputFormat, with_op: bool) -> String {
+    pub(crate) fn render(schema: &SchemaRef, c: &Chunk, format: OutputFormat, with_op: bool) -> String {
         let mut w = RowWriter::new(schema.clone(), format, with_op);
         let mut out = w.header().unwrap_or_default().into_bytes();
         w.write_chunk(c, &mut out).unwrap();

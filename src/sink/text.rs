@@ -230,24 +230,9 @@ mod tests {
     use std::sync::Arc;
 
     use datafusion::arrow::array::*;
-    use datafusion::arrow::datatypes::SchemaRef;
-    use datafusion::arrow::record_batch::RecordBatch;
 
-    use crate::exec::chunk::{Chunk, RowOp};
+    use crate::sink::format::tests::{chunk, render};
     use crate::sink::format::{OutputFormat, RowWriter};
-
-    fn chunk(cols: Vec<(&str, ArrayRef)>, ops: Option<Vec<RowOp>>) -> (SchemaRef, Chunk) {
-        let batch = RecordBatch::try_from_iter(cols).unwrap();
-        let ops = ops.map(|o| Arc::new(Int8Array::from(o.into_iter().map(|x| x as i8).collect::<Vec<_>>())));
-        (batch.schema(), Chunk { batch, row_watermarks: None, ops })
-    }
-
-    fn render(schema: &SchemaRef, c: &Chunk, format: OutputFormat, with_op: bool) -> String {
-        let mut w = RowWriter::new(schema.clone(), format, with_op);
-        let mut out = w.header().unwrap_or_default().into_bytes();
-        w.write_chunk(c, &mut out).unwrap();
-        String::from_utf8(out).unwrap()
-    }
 
     #[test]
     fn csv_quoting_edge_cases() {
