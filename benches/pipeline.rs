@@ -152,7 +152,8 @@ fn run_streaming(planner: &Planner, plan: &QueryPlan, batches: &[RecordBatch]) -
     let source = planner.source_plan(&plan.source).expect("source plan");
     let wm_expr = source.watermark.expect("bids has a watermark");
     let mut assigner = WatermarkAssigner::new(wm_expr);
-    let mut ops: Vec<Box<dyn Operator>> = plan.stages.iter().flat_map(|s| s.ops.iter().map(|o| o.build())).collect();
+    let mut ops: Vec<Box<dyn Operator>> =
+        plan.stages.iter().flat_map(|s| s.ops.iter().map(|o| o.build().expect("operator"))).collect();
     let mut rows = 0;
     let count = |out: Vec<Chunk>| out.iter().map(Chunk::num_rows).sum::<usize>();
     for batch in batches {

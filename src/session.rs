@@ -305,12 +305,7 @@ impl Session {
                     .ok_or_else(|| Error::sql(format!("'{key}' must be a whole number ≥ 1, got '{value}'")))?;
                 self.settings.insert("parallelism".into(), n.to_string());
             }
-            "lateness" => {
-                let ms = crate::connectors::options::parse_duration_ms(value).ok_or_else(|| {
-                    Error::sql(format!("'lateness' must be a duration like '1 min' or '30 s', got '{value}'"))
-                })?;
-                self.planner.set_default_lateness_ms(ms);
-            }
+            "lateness" | "late.policy" | "state.ttl" => self.planner.set_default_policy(&key, value)?,
             "execution.runtime-mode" if value.eq_ignore_ascii_case("streaming") => {}
             "execution.runtime-mode" => {
                 return Err(Error::sql("only 'execution.runtime-mode' = 'streaming' is supported"))
@@ -318,7 +313,7 @@ impl Session {
             k if k.starts_with("sql-client.") => {}
             _ => {
                 return Err(Error::sql(format!(
-                    "unknown setting '{key}' (known: parallelism, parallelism.default, execution.runtime-mode)"
+                    "unknown setting '{key}' (known: parallelism, parallelism.default, lateness, late.policy, state.ttl, execution.runtime-mode)"
                 )))
             }
         }

@@ -8,7 +8,8 @@ use crate::error::{Error, Result};
 use crate::plan::catalog::TableDef;
 
 /// Options every table accepts, read by the engine rather than the connector.
-pub const ENGINE_OPTIONS: &[&str] = &["connector", "on-error", "dead-letter.path", IDLE_TIMEOUT, "lateness"];
+pub const ENGINE_OPTIONS: &[&str] =
+    &["connector", "on-error", "dead-letter.path", IDLE_TIMEOUT, "lateness", "late.policy", "state.ttl"];
 
 /// Flink's option: a source partition without rows for this long stops holding the
 /// watermark back.

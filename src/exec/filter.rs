@@ -1,10 +1,12 @@
-//! `WHERE`: keeps rows whose predicate is true.
+//! `WHERE` and `HAVING`: keeps rows whose predicate is true (over a changelog, update
+//! pairs are rewritten as the [`super::changelog`] table says).
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, BooleanArray};
 use datafusion::physical_expr::PhysicalExpr;
 
+use super::changelog::filter_changelog;
 use super::chunk::Chunk;
 use super::operator::Operator;
 use crate::error::{Error, Result};
@@ -35,7 +37,7 @@ impl Operator for FilterOp {
         if mask.true_count() == chunk.num_rows() && mask.null_count() == 0 {
             return Ok(vec![chunk]);
         }
-        let out = chunk.filter(mask)?;
+        let out = if chunk.ops.is_some() { filter_changelog(&chunk, mask)? } else { chunk.filter(mask)? };
         Ok(if out.num_rows() == 0 { vec![] } else { vec![out] })
     }
 }

@@ -3,15 +3,20 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::Array;
 use datafusion::arrow::array::{ArrayRef, BooleanArray, UInt8Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
-use datafusion::physical_expr::GroupsAccumulatorAdapter;
+use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
 use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// An aggregate and its optional `FILTER (WHERE ..)` predicate.
+pub type AggregateWithFilter = (Arc<AggregateFunctionExpr>, Option<Arc<dyn PhysicalExpr>>);
 
 /// The grouping keys' schema; a query without keys groups on one constant column.
 pub fn key_schema(fields: Vec<Field>) -> SchemaRef {
@@ -108,4 +113,38 @@ impl Groups {
     pub fn size(&self) -> usize {
         self.values.size() + self.accs.iter().map(|a| a.size()).sum::<usize>()
     }
+}
+
+/// Per aggregate: its argument columns, and its `FILTER` mask.
+pub type AggregateInputs = (Vec<Vec<ArrayRef>>, Vec<Option<BooleanArray>>);
+
+/// Evaluates, over `batch`, each aggregate's argument columns and its `FILTER (WHERE ..)`
+/// mask (`None` without a filter).
+pub fn aggregate_inputs(
+    aggregates: &[AggregateWithFilter],
+    batch: &RecordBatch,
+) -> Result<AggregateInputs> {
+    let n = batch.num_rows();
+    let mut args = Vec::with_capacity(aggregates.len());
+    let mut filters = Vec::with_capacity(aggregates.len());
+    for (agg, filter) in aggregates {
+        args.push(
+            agg.expressions()
+                .iter()
+                .map(|e| e.evaluate(batch)?.into_array(n))
+                .collect::<datafusion::error::Result<Vec<_>>>()?,
+        );
+        filters.push(match filter {
+            Some(f) => Some(
+                f.evaluate(batch)?
+                    .into_array(n)?
+                    .as_any()
+                    .downcast_ref::<BooleanArray>()
+                    .cloned()
+                    .ok_or_else(|| Error::internal("FILTER is not boolean"))?,
+            ),
+            None => None,
+        });
+    }
+    Ok((args, filters))
 }

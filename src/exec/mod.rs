@@ -1,5 +1,6 @@
 //! Operators, one per file, all implementing [`operator::Operator`].
 
+pub mod changelog;
 pub mod chunk;
 pub mod correction;
 pub mod delayed_column;
@@ -9,6 +10,7 @@ pub mod groups;
 pub mod operator;
 pub mod project;
 pub mod state_codec;
+pub mod updating_aggregate;
 pub mod watermark_assigner;
 pub mod watermark_combiner;
 pub mod window_aggregate;

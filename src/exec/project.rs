@@ -6,6 +6,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::physical_expr::PhysicalExpr;
 
+use super::changelog::drop_noop_updates;
 use super::chunk::Chunk;
 use super::operator::Operator;
 use crate::error::{Error, Result};
@@ -56,6 +57,7 @@ impl Operator for ProjectOp {
 
     fn on_chunk(&mut self, chunk: Chunk) -> Result<Vec<Chunk>> {
         let batch = project(&self.exprs, &self.schema, &chunk.batch)?;
-        Ok(vec![chunk.with_batch(batch)])
+        let out = drop_noop_updates(chunk.with_batch(batch))?;
+        Ok(if out.num_rows() == 0 { vec![] } else { vec![out] })
     }
 }

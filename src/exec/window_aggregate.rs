@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::chunk::Chunk;
 use super::event_time;
-use super::groups::{constant_key, Groups};
+use super::groups::{aggregate_inputs, constant_key, Groups};
 use super::operator::Operator;
 use super::state_codec::{decode_arrays, encode_arrays};
 use crate::error::{Error, Result};
@@ -48,8 +48,7 @@ pub enum OutputColumn {
     Aggregate(usize),
 }
 
-/// An aggregate and its optional `FILTER (WHERE ..)` predicate.
-pub type AggregateWithFilter = (Arc<AggregateFunctionExpr>, Option<Arc<dyn PhysicalExpr>>);
+pub use super::groups::AggregateWithFilter;
 
 /// Key columns and, per aggregate, its partial-state columns.
 type PartialState = (Vec<ArrayRef>, Vec<Vec<ArrayRef>>);
@@ -386,27 +385,7 @@ impl WindowAggregate {
                 .map(|k| k.evaluate(batch)?.into_array(n))
                 .collect::<datafusion::error::Result<Vec<_>>>()?
         };
-        let mut args = Vec::with_capacity(self.aggs.len());
-        let mut filters = Vec::with_capacity(self.aggs.len());
-        for (agg, filter) in &self.spec.aggregates {
-            args.push(
-                agg.expressions()
-                    .iter()
-                    .map(|e| e.evaluate(batch)?.into_array(n))
-                    .collect::<datafusion::error::Result<Vec<_>>>()?,
-            );
-            filters.push(match filter {
-                Some(f) => Some(
-                    f.evaluate(batch)?
-                        .into_array(n)?
-                        .as_any()
-                        .downcast_ref::<BooleanArray>()
-                        .cloned()
-                        .ok_or_else(|| Error::internal("FILTER is not boolean"))?,
-                ),
-                None => None,
-            });
-        }
+        let (args, filters) = aggregate_inputs(&self.spec.aggregates, batch)?;
         Ok(Evaluated { time, row_wm: chunk.row_watermarks.clone(), keys, args, filters })
     }
 }

@@ -11,23 +11,25 @@ use datafusion::common::DFSchema;
 use datafusion::execution::context::ExecutionProps;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan};
-use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
+use datafusion::physical_expr::aggregate::{AggregateFunctionExpr, LoweredAggregateBuilder};
 use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 
 use super::pipeline::{OpSpec, Partitioning, QueryPlan, StagePlan};
+use super::policy::TablePolicy;
 use super::window_tvf::{WindowTvfNode, WINDOW_COLUMNS};
 use crate::error::{Error, Result};
 use crate::exec::groups::key_schema;
+use crate::exec::groups::AggregateWithFilter;
+use crate::exec::updating_aggregate::UpdatingAggregateSpec;
 use crate::exec::window_aggregate::{OutputColumn, WindowAggregateSpec};
 
-/// Lowers an analyzed logical plan. `lateness_ms(table)` is the allowed lateness of
-/// windows over that table.
-pub fn lower(plan: &LogicalPlan, props: &ExecutionProps, lateness_ms: &dyn Fn(&str) -> i64) -> Result<QueryPlan> {
-    let mut b = Builder { props, source: None, stages: vec![], lateness_ms, corrects: false };
+/// Lowers an analyzed logical plan. `policy(table)` gives the lateness and state policies
+/// of operators over that table.
+pub fn lower(plan: &LogicalPlan, props: &ExecutionProps, policy: &dyn Fn(&str) -> TablePolicy) -> Result<QueryPlan> {
+    let mut b = Builder { props, source: None, stages: vec![], policy, updating: false };
     b.node(plan)?;
     let source = b.source.ok_or_else(|| Error::sql("a continuous query needs a FROM clause naming a table"))?;
-    // Corrections of late rows make the output an updating changelog.
-    let append_only = !b.corrects;
+    let append_only = !b.updating;
     Ok(QueryPlan { source, stages: b.stages, schema: nullable(plan.schema()), append_only })
 }
 
@@ -52,9 +54,10 @@ struct Builder<'a> {
     props: &'a ExecutionProps,
     source: Option<String>,
     stages: Vec<StagePlan>,
-    lateness_ms: &'a dyn Fn(&str) -> i64,
-    /// Whether a window may emit corrections (allowed lateness > 0).
-    corrects: bool,
+    policy: &'a dyn Fn(&str) -> TablePolicy,
+    /// Whether the stream built so far is an updating changelog (an updating aggregate, or
+    /// a window that corrects late rows).
+    updating: bool,
 }
 
 impl Builder<'_> {
@@ -159,11 +162,7 @@ impl Builder<'_> {
                     Some(node) => break node,
                     None => return Err(Error::sql("GROUP BY over this input is not supported yet")),
                 },
-                _ => {
-                    return Err(Error::sql(
-                        "GROUP BY without a window (an updating aggregate) is not supported yet: aggregate over TUMBLE, HOP or CUMULATE and GROUP BY window_start, window_end",
-                    ))
-                }
+                _ => return self.updating_aggregate(a),
             }
         };
         if a.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
@@ -171,6 +170,11 @@ impl Builder<'_> {
         }
         let input_width = tvf.input.schema().fields().len();
         self.node(&tvf.input)?;
+        if self.updating {
+            return Err(Error::sql(
+                "a window over an updating input (the output of a GROUP BY without window, or of a window with corrections) is not supported",
+            ));
+        }
         let refers_to_window = |e: &Expr, schema: &DFSchema| -> bool {
             e.column_refs().iter().any(|c| schema.index_of_column(c).map(|i| i >= input_width).unwrap_or(false))
         };
@@ -219,22 +223,13 @@ impl Builder<'_> {
                 "GROUP BY over a window must include window_start and window_end (e.g. GROUP BY window_start, window_end, key)",
             ));
         }
-        let arrow_in = agg_in.as_arrow();
-        let planning = PhysicalPlanningContext::default();
-        let mut aggregates = Vec::new();
-        let mut descs = Vec::new();
-        for (i, e) in a.aggr_expr.iter().enumerate() {
+        for e in &a.aggr_expr {
             if refers_to_window(e, agg_in) {
                 return Err(Error::sql(format!("aggregate {e} over window columns is not supported")));
             }
-            let lowered = LoweredAggregateBuilder::new(e, agg_in, arrow_in, self.props, &planning).build()?;
-            if !lowered.order_bys.is_empty() {
-                return Err(Error::sql(format!("ordered aggregate {e} is not supported in windows yet")));
-            }
-            descs.push(e.to_string());
-            aggregates.push((lowered.aggregate, lowered.filter));
-            output.push(OutputColumn::Aggregate(i));
         }
+        let (aggregates, descs) = self.aggregates(a, "windows")?;
+        output.extend((0..aggregates.len()).map(OutputColumn::Aggregate));
         let time = self.time_column(tvf)?;
         let display = format!(
             "{} on {}, keys=[{}], aggs=[{}]",
@@ -243,8 +238,8 @@ impl Builder<'_> {
             keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", "),
             descs.join(", ")
         );
-        let lateness_ms = self.source.as_deref().map(self.lateness_ms).unwrap_or(0);
-        self.corrects |= lateness_ms > 0;
+        let lateness_ms = self.table_policy().lateness_ms;
+        self.updating |= lateness_ms > 0;
         let partitioning = if keys.is_empty() { Partitioning::Single } else { Partitioning::Hash(keys.clone()) };
         let spec = WindowAggregateSpec {
             kind: tvf.kind,
@@ -260,4 +255,82 @@ impl Builder<'_> {
             .push(StagePlan { partitioning, ops: vec![OpSpec::WindowAggregate { spec: Arc::new(spec), display }] });
         Ok(())
     }
+
+    /// The policies of the table the query reads.
+    fn table_policy(&self) -> TablePolicy {
+        self.source.as_deref().map(self.policy).unwrap_or_default()
+    }
+
+    /// The aggregates of `a` and their display texts. `place` names where they run, for
+    /// errors.
+    fn aggregates(&self, a: &Aggregate, place: &str) -> Result<(Vec<AggregateWithFilter>, Vec<String>)> {
+        let agg_in = a.input.schema();
+        let planning = PhysicalPlanningContext::default();
+        let mut aggregates = Vec::new();
+        let mut descs = Vec::new();
+        for e in &a.aggr_expr {
+            let lowered = LoweredAggregateBuilder::new(e, agg_in, agg_in.as_arrow(), self.props, &planning).build()?;
+            if !lowered.order_bys.is_empty() {
+                return Err(Error::sql(format!("ordered aggregate {e} is not supported in {place} yet")));
+            }
+            descs.push(e.to_string());
+            aggregates.push((lowered.aggregate, lowered.filter));
+        }
+        Ok((aggregates, descs))
+    }
+
+    /// `GROUP BY` without a window: an updating aggregate in its own hash-partitioned stage.
+    fn updating_aggregate(&mut self, a: &Aggregate) -> Result<()> {
+        if a.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
+            return Err(Error::sql("GROUPING SETS, CUBE and ROLLUP are not supported yet"));
+        }
+        self.node(&a.input)?;
+        let agg_in = a.input.schema();
+        let mut keys = Vec::new();
+        let mut key_fields = Vec::new();
+        for (i, e) in a.group_expr.iter().enumerate() {
+            key_fields.push(Field::new(format!("k{i}"), e.get_type(agg_in)?, true));
+            keys.push(self.physical(e, agg_in)?);
+        }
+        let (aggregates, descs) = self.aggregates(a, "GROUP BY")?;
+        let retracting = self.updating;
+        if retracting {
+            if let Some((agg, _)) = aggregates.iter().find(|(agg, _)| !is_retractable(agg)) {
+                return Err(Error::sql(format!(
+                    "{} cannot be maintained over an updating input (it cannot take back a row); COUNT, SUM and AVG can",
+                    if agg.is_distinct() {
+                        format!("{}(DISTINCT ..)", agg.fun().name().to_uppercase())
+                    } else {
+                        agg.fun().name().to_uppercase()
+                    }
+                )));
+            }
+        }
+        let policy = self.table_policy();
+        let display = format!(
+            "keys=[{}], aggs=[{}]{}",
+            keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", "),
+            descs.join(", "),
+            policy.state_ttl_ms.map(|t| format!(", state.ttl={t}ms")).unwrap_or_default()
+        );
+        let partitioning = if keys.is_empty() { Partitioning::Single } else { Partitioning::Hash(keys.clone()) };
+        let spec = UpdatingAggregateSpec {
+            keys,
+            key_schema: key_schema(key_fields),
+            aggregates,
+            schema: nullable(&a.schema),
+            retracting,
+            ttl_ms: policy.state_ttl_ms,
+        };
+        self.stages
+            .push(StagePlan { partitioning, ops: vec![OpSpec::UpdatingAggregate { spec: Arc::new(spec), display }] });
+        self.updating = true;
+        Ok(())
+    }
+}
+
+/// Whether an aggregate can take back a row it counted (`retract_batch`) exactly. Sliding
+/// MIN/MAX retract only in arrival order, so they are not.
+fn is_retractable(agg: &AggregateFunctionExpr) -> bool {
+    !agg.is_distinct() && matches!(agg.fun().name(), "count" | "sum" | "avg")
 }

@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod lower;
 pub mod pipeline;
 pub mod planner;
+pub mod policy;
 pub mod window;
 pub mod window_tvf;
 

@@ -12,9 +12,11 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_expr::PhysicalExpr;
 
+use crate::error::Result;
 use crate::exec::filter::FilterOp;
 use crate::exec::operator::Operator;
 use crate::exec::project::ProjectOp;
+use crate::exec::updating_aggregate::{UpdatingAggregate, UpdatingAggregateSpec};
 use crate::exec::window_aggregate::{WindowAggregate, WindowAggregateSpec};
 use crate::exec::window_assign::WindowAssign;
 
@@ -57,6 +59,13 @@ pub enum OpSpec {
         /// Input schema plus the window columns.
         schema: SchemaRef,
     },
+    /// Non-windowed `GROUP BY`: an updating aggregate.
+    UpdatingAggregate {
+        /// The operator's plan.
+        spec: Arc<UpdatingAggregateSpec>,
+        /// Text for EXPLAIN.
+        display: String,
+    },
     /// Window aggregate.
     WindowAggregate {
         /// The operator's plan.
@@ -68,15 +77,16 @@ pub enum OpSpec {
 
 impl OpSpec {
     /// Builds a fresh operator.
-    pub fn build(&self) -> Box<dyn Operator> {
-        match self {
+    pub fn build(&self) -> Result<Box<dyn Operator>> {
+        Ok(match self {
             OpSpec::Filter { predicate, .. } => Box::new(FilterOp::new(Arc::clone(predicate))),
             OpSpec::Project { exprs, schema, .. } => Box::new(ProjectOp::new(exprs.clone(), schema.clone(), "Project")),
             OpSpec::WindowAggregate { spec, .. } => Box::new(WindowAggregate::new(Arc::clone(spec))),
             OpSpec::WindowAssign { kind, time, schema } => {
                 Box::new(WindowAssign::new(*kind, Arc::clone(time), schema.clone()))
             }
-        }
+            OpSpec::UpdatingAggregate { spec, .. } => Box::new(UpdatingAggregate::new(Arc::clone(spec))?),
+        })
     }
 
     /// One line for EXPLAIN.
@@ -86,6 +96,7 @@ impl OpSpec {
             OpSpec::Project { display, .. } => format!("Project: {display}"),
             OpSpec::WindowAggregate { display, .. } => format!("WindowAggregate: {display}"),
             OpSpec::WindowAssign { kind, time, .. } => format!("WindowAssign: {} on {time}", kind.describe()),
+            OpSpec::UpdatingAggregate { display, .. } => format!("UpdatingAggregate: {display}"),
         }
     }
 }
@@ -123,6 +134,7 @@ impl QueryPlan {
                 OpSpec::Project { .. } => "Project",
                 OpSpec::WindowAssign { .. } => "WindowAssign",
                 OpSpec::WindowAggregate { .. } => "WindowAggregate",
+                OpSpec::UpdatingAggregate { .. } => "UpdatingAggregate",
             })
             .collect()
     }
@@ -140,10 +152,10 @@ impl QueryPlan {
             .collect()
     }
 
-    /// Whether the query keeps state between rows (window aggregates), and so needs
-    /// checkpoints to recover and memory per open window and key.
+    /// Whether the query keeps state between rows (aggregates), and so needs checkpoints
+    /// to recover and memory per open window and key.
     pub fn is_stateful(&self) -> bool {
-        self.operators().contains(&"WindowAggregate")
+        self.operators().iter().any(|o| matches!(*o, "WindowAggregate" | "UpdatingAggregate"))
     }
 
     /// The operator pipeline as text (EXPLAIN), top = sink side.

@@ -18,6 +18,7 @@ use datafusion::sql::sqlparser::ast::{self, ExprWithAlias};
 use super::catalog::{mentions_proctime, physical_schema, StreamTable, TableDef};
 use super::lower::lower;
 use super::pipeline::QueryPlan;
+use super::policy::TablePolicy;
 use super::window_tvf::WindowTvfPlanner;
 use crate::error::{Error, Result};
 use crate::exec::delayed_column::DelayedColumn;
@@ -38,8 +39,8 @@ pub struct SourcePlan {
 /// SQL → streaming plans. Holds tables and views; never runs anything.
 pub struct Planner {
     ctx: SessionContext,
-    /// `SET 'lateness'`: allowed lateness for tables that do not set their own.
-    default_lateness_ms: i64,
+    /// `SET 'lateness'` etc.: policies for tables that do not set their own.
+    default_policy: TablePolicy,
     tables: BTreeMap<String, TableDef>,
     views: BTreeMap<String, (ast::Query, SchemaRef)>,
 }
@@ -57,7 +58,7 @@ impl Planner {
         let ctx = SessionContext::new_with_config(config);
         ctx.register_relation_planner(Arc::new(WindowTvfPlanner)).expect("registering a relation planner cannot fail");
         crate::functions::register(&ctx);
-        Planner { ctx, default_lateness_ms: 0, tables: BTreeMap::new(), views: BTreeMap::new() }
+        Planner { ctx, default_policy: TablePolicy::default(), tables: BTreeMap::new(), views: BTreeMap::new() }
     }
 
     /// The DataFusion context (to register UDFs, for instance).
@@ -96,11 +97,7 @@ impl Planner {
             }
             return Err(Error::sql(format!("table or view '{}' already exists", ddl.name)));
         }
-        if let Some(v) = ddl.options.get("lateness") {
-            if crate::connectors::options::parse_duration_ms(v).is_none() {
-                return Err(Error::sql(format!("option 'lateness': '{v}' is not a duration (e.g. '30 s', '1 min')")));
-            }
-        }
+        TablePolicy::default().with_options(&ddl.options)?;
         let physical = physical_schema(ddl)?;
         let physical_df = DFSchema::try_from(physical.as_ref().clone())?;
         let mut fields = Vec::new();
@@ -168,7 +165,7 @@ impl Planner {
         }
         let plan = self.logical_plan(query)?;
         // Check that the view is a valid streaming query now rather than when used.
-        lower(&plan, self.ctx.state().execution_props(), &|t| self.lateness_ms(t))?;
+        lower(&plan, self.ctx.state().execution_props(), &|t| self.policy(t))?;
         let schema = super::lower::nullable(plan.schema());
         self.ctx.deregister_table(name)?;
         self.ctx.register_table(name, Arc::new(ViewTable::new(plan, Some(query.to_string()))))?;
@@ -220,22 +217,28 @@ impl Planner {
     /// Plans a continuous query.
     pub fn plan_query(&self, query: &ast::Query) -> Result<QueryPlan> {
         let plan = self.logical_plan(query)?;
-        lower(&plan, self.ctx.state().execution_props(), &|t| self.lateness_ms(t))
+        lower(&plan, self.ctx.state().execution_props(), &|t| self.policy(t))
     }
 
-    /// Sets the allowed lateness for windows over tables without a `'lateness'` option.
-    pub fn set_default_lateness_ms(&mut self, ms: i64) {
-        self.default_lateness_ms = ms;
+    /// Sets a policy option (`lateness`, `late.policy`, `state.ttl`) for tables that do not
+    /// set their own; `key` is lower-case.
+    pub fn set_default_policy(&mut self, key: &str, value: &str) -> Result<()> {
+        self.default_policy.set(key, value)
+    }
+
+    /// The policies for `table`: its own options over the session defaults (`SET`).
+    pub fn policy(&self, table: &str) -> TablePolicy {
+        match self.tables.get(table) {
+            // Options were checked when the table was created.
+            Some(t) => self.default_policy.with_options(&t.ddl.options).unwrap_or(self.default_policy),
+            None => self.default_policy,
+        }
     }
 
     /// The allowed lateness of windows over `table` (ms): its `'lateness'` option, else the
     /// session default (`SET 'lateness'`), else 0.
     pub fn lateness_ms(&self, table: &str) -> i64 {
-        self.tables
-            .get(table)
-            .and_then(|t| t.ddl.options.get("lateness"))
-            .and_then(|v| crate::connectors::options::parse_duration_ms(v))
-            .unwrap_or(self.default_lateness_ms)
+        self.policy(table).lateness_ms
     }
 
     /// DataFusion's analyzed logical plan of a query (names resolved, types coerced).

@@ -85,7 +85,7 @@ pub async fn run_job(
             let receivers: Vec<Receiver<Envelope>> =
                 std::mem::take(&mut inputs[si]).into_iter().map(|(_, r)| r).collect();
             for (wi, rx) in receivers.into_iter().enumerate() {
-                let ops = stage.ops.iter().map(|o| o.build()).collect();
+                let ops = stage.ops.iter().map(|o| o.build()).collect::<Result<Vec<_>>>()?;
                 let router = Router::new(wi, targets.clone(), keys.clone());
                 let id = WorkerId { query: qi, stage: si, worker: wi };
                 tasks.spawn(run_worker(id, rx, upstreams, ops, router, Arc::clone(&metrics)));

@@ -161,7 +161,8 @@ mod tests {
             .flat_map(|s| &s.ops)
             .find(|o| matches!(o, OpSpec::WindowAggregate { .. }))
             .unwrap()
-            .build();
+            .build()
+            .unwrap();
         let source_plan = planner.source_plan("t").unwrap();
         let schema = source_plan.table.physical_schema.clone();
         let rows = RecordBatch::try_new(
