@@ -27,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::plan::catalog::options_text;
 use crate::plan::pipeline::{OpSpec, QueryPlan};
 use crate::plan::Planner;
+use crate::runtime::side_output::{side_stream, SideOutputs};
 use crate::runtime::{Cancel, JobMetrics, JobQuery, JobSource};
 use crate::sink::subscription::subscriptions;
 use crate::sink::{open_sink, Sink};
@@ -431,8 +432,19 @@ impl Session {
         let metrics = Arc::new(JobMetrics::default());
         let tables: BTreeSet<String> = statements.iter().map(|s| s.plan.source.clone()).collect();
         let mut sources = BTreeMap::new();
+        let mut side_outputs = SideOutputs::new();
         for name in tables {
             let def = self.planner.table(&name).ok_or_else(|| Error::sql(format!("no table named '{name}'")))?;
+            if self.planner.late_stream_base(&name).is_some() {
+                let (writer, source) = side_stream(def.schema.clone());
+                side_outputs.insert(name.clone(), writer);
+                let plan = self.planner.source_plan(&name)?;
+                sources.insert(
+                    name.clone(),
+                    JobSource { plan, partitions: vec![Box::new(source)], idle_timeout_ms: None },
+                );
+                continue;
+            }
             let counters = Arc::new(SourceCounters::default());
             let partitions = open_source(def, Arc::clone(&counters), allow_stdin)?;
             if let Ok(mut s) = metrics.sources.lock() {
@@ -457,7 +469,7 @@ impl Session {
             };
             queries.push(JobQuery { plan: s.plan, sink });
         }
-        Ok(PreparedJob { sources, queries, parallelism: self.parallelism(), metrics })
+        Ok(PreparedJob { sources, queries, parallelism: self.parallelism(), side_outputs, metrics })
     }
 
     /// Runs continuous statements together as one job until their inputs end or `cancel`

@@ -120,10 +120,7 @@ pub type AggregateInputs = (Vec<Vec<ArrayRef>>, Vec<Option<BooleanArray>>);
 
 /// Evaluates, over `batch`, each aggregate's argument columns and its `FILTER (WHERE ..)`
 /// mask (`None` without a filter).
-pub fn aggregate_inputs(
-    aggregates: &[AggregateWithFilter],
-    batch: &RecordBatch,
-) -> Result<AggregateInputs> {
+pub fn aggregate_inputs(aggregates: &[AggregateWithFilter], batch: &RecordBatch) -> Result<AggregateInputs> {
     let n = batch.num_rows();
     let mut args = Vec::with_capacity(aggregates.len());
     let mut filters = Vec::with_capacity(aggregates.len());

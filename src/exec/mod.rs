@@ -7,6 +7,7 @@ pub mod delayed_column;
 pub mod event_time;
 pub mod filter;
 pub mod groups;
+pub mod late_split;
 pub mod operator;
 pub mod project;
 pub mod state_codec;

@@ -6,20 +6,24 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::Column;
 use datafusion::common::DFSchema;
 use datafusion::execution::context::ExecutionProps;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan};
+use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, Filter, LogicalPlan};
 use datafusion::physical_expr::aggregate::{AggregateFunctionExpr, LoweredAggregateBuilder};
 use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 
 use super::pipeline::{OpSpec, Partitioning, QueryPlan, StagePlan};
-use super::policy::TablePolicy;
+use super::planner::LATE_SUFFIX;
+use super::policy::{LatePolicy, TablePolicy};
 use super::window_tvf::{WindowTvfNode, WINDOW_COLUMNS};
 use crate::error::{Error, Result};
 use crate::exec::groups::key_schema;
 use crate::exec::groups::AggregateWithFilter;
+use crate::exec::late_split::LateSplitSpec;
 use crate::exec::updating_aggregate::UpdatingAggregateSpec;
 use crate::exec::window_aggregate::{OutputColumn, WindowAggregateSpec};
 
@@ -77,7 +81,15 @@ impl Builder<'_> {
                 if self.source.is_some() {
                     return Err(Error::sql("queries over more than one table (joins, unions) are not supported yet"));
                 }
-                self.source = Some(scan.table_name.table().to_string());
+                let table = scan.table_name.table();
+                if let Some(base) = table.strip_suffix(LATE_SUFFIX) {
+                    if (self.policy)(table).late_policy != LatePolicy::SideOutput {
+                        return Err(Error::sql(format!(
+                            "rows too late for windows over '{base}' are dropped, not routed to '{table}': set 'late.policy' = 'side-output' on '{base}' (table option or SET)"
+                        )));
+                    }
+                }
+                self.source = Some(table.to_string());
                 self.stages.push(StagePlan { partitioning: Partitioning::Source, ops: vec![] });
                 if !scan.filters.is_empty() {
                     return Err(Error::internal("unexpected pushed-down filters on a stream scan"));
@@ -238,8 +250,13 @@ impl Builder<'_> {
             keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", "),
             descs.join(", ")
         );
-        let lateness_ms = self.table_policy().lateness_ms;
+        let policy = self.table_policy();
+        let lateness_ms = policy.lateness_ms;
         self.updating |= lateness_ms > 0;
+        if policy.late_policy == LatePolicy::SideOutput {
+            let split = self.late_split(tvf, &filters, lateness_ms, &display)?;
+            self.stages[0].ops.insert(0, split);
+        }
         let partitioning = if keys.is_empty() { Partitioning::Single } else { Partitioning::Hash(keys.clone()) };
         let spec = WindowAggregateSpec {
             kind: tvf.kind,
@@ -254,6 +271,65 @@ impl Builder<'_> {
         self.stages
             .push(StagePlan { partitioning, ops: vec![OpSpec::WindowAggregate { spec: Arc::new(spec), display }] });
         Ok(())
+    }
+
+    /// The operator routing rows too late for the window over `tvf` to the table's late
+    /// stream. It runs first, on the table's rows: `tvf`'s input must be the table itself,
+    /// with at most filters (`before` are filters between the window and the aggregate).
+    fn late_split(&self, tvf: &WindowTvfNode, before: &[&Filter], lateness_ms: i64, display: &str) -> Result<OpSpec> {
+        let unsupported = || {
+            Error::sql(
+                "'late.policy' = 'side-output' needs the window directly over the table (filters allowed, no projections or subqueries computing columns)",
+            )
+        };
+        let mut predicates: Vec<&Expr> = before.iter().map(|f| &f.predicate).collect();
+        let mut cur = &tvf.input;
+        let scan = loop {
+            match cur {
+                LogicalPlan::TableScan(scan) => break scan,
+                LogicalPlan::Filter(f) => {
+                    predicates.push(&f.predicate);
+                    cur = f.input.as_ref();
+                }
+                LogicalPlan::SubqueryAlias(a) => cur = a.input.as_ref(),
+                LogicalPlan::Projection(p) if p.expr.iter().all(|e| matches!(e, Expr::Column(_))) => {
+                    cur = p.input.as_ref()
+                }
+                _ => return Err(unsupported()),
+            }
+        };
+        let table = scan.table_name.table();
+        let full = DFSchema::try_from(scan.source.schema().as_ref().clone())?;
+        // Columns are resolved by name in the table (one table, so names are unique).
+        let over_table = |e: &Expr| -> Result<Arc<dyn PhysicalExpr>> {
+            let e = e
+                .clone()
+                .transform(|e| {
+                    Ok(match e {
+                        Expr::Column(c) => Transformed::yes(Expr::Column(Column::new_unqualified(c.name))),
+                        e => Transformed::no(e),
+                    })
+                })?
+                .data;
+            self.physical(&e, &full)
+        };
+        let time_name = tvf.input.schema().field(tvf.time_index).name().clone();
+        let time = over_table(&Expr::Column(Column::new_unqualified(time_name)))?;
+        let predicates = predicates.into_iter().map(over_table).collect::<Result<Vec<_>>>()?;
+        let side = nullable(&DFSchema::try_from(scan.source.schema().as_ref().clone())?);
+        let mut fields: Vec<Field> = side.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new("__operator", DataType::Utf8, true));
+        fields.push(Field::new("__reason", DataType::Utf8, true));
+        let spec = LateSplitSpec {
+            side_table: format!("{table}{LATE_SUFFIX}"),
+            side_schema: Arc::new(Schema::new(fields)),
+            kind: tvf.kind,
+            lateness_ms,
+            time,
+            predicates,
+            operator: format!("WindowAggregate: {display}"),
+        };
+        Ok(OpSpec::LateSplit { spec: Arc::new(spec) })
     }
 
     /// The policies of the table the query reads.

@@ -14,11 +14,13 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use crate::error::Result;
 use crate::exec::filter::FilterOp;
+use crate::exec::late_split::{LateSplit, LateSplitSpec};
 use crate::exec::operator::Operator;
 use crate::exec::project::ProjectOp;
 use crate::exec::updating_aggregate::{UpdatingAggregate, UpdatingAggregateSpec};
 use crate::exec::window_aggregate::{WindowAggregate, WindowAggregateSpec};
 use crate::exec::window_assign::WindowAssign;
+use crate::runtime::side_output::SideOutputs;
 
 /// How rows reach the workers of a stage.
 #[derive(Debug, Clone)]
@@ -59,6 +61,11 @@ pub enum OpSpec {
         /// Input schema plus the window columns.
         schema: SchemaRef,
     },
+    /// Routes rows too late for a window to the table's `__late` stream.
+    LateSplit {
+        /// The operator's plan.
+        spec: Arc<LateSplitSpec>,
+    },
     /// Non-windowed `GROUP BY`: an updating aggregate.
     UpdatingAggregate {
         /// The operator's plan.
@@ -76,9 +83,17 @@ pub enum OpSpec {
 }
 
 impl OpSpec {
-    /// Builds a fresh operator.
+    /// Builds a fresh operator whose side outputs (late rows) are dropped.
     pub fn build(&self) -> Result<Box<dyn Operator>> {
+        self.build_with(&SideOutputs::new())
+    }
+
+    /// Builds a fresh operator writing its side outputs to the job's `outputs`.
+    pub fn build_with(&self, outputs: &SideOutputs) -> Result<Box<dyn Operator>> {
         Ok(match self {
+            OpSpec::LateSplit { spec } => {
+                Box::new(LateSplit::new(Arc::clone(spec), outputs.get(&spec.side_table).cloned()))
+            }
             OpSpec::Filter { predicate, .. } => Box::new(FilterOp::new(Arc::clone(predicate))),
             OpSpec::Project { exprs, schema, .. } => Box::new(ProjectOp::new(exprs.clone(), schema.clone(), "Project")),
             OpSpec::WindowAggregate { spec, .. } => Box::new(WindowAggregate::new(Arc::clone(spec))),
@@ -97,6 +112,9 @@ impl OpSpec {
             OpSpec::WindowAggregate { display, .. } => format!("WindowAggregate: {display}"),
             OpSpec::WindowAssign { kind, time, .. } => format!("WindowAssign: {} on {time}", kind.describe()),
             OpSpec::UpdatingAggregate { display, .. } => format!("UpdatingAggregate: {display}"),
+            OpSpec::LateSplit { spec } => {
+                format!("LateSplit: rows too late for {} to {}", spec.operator, spec.side_table)
+            }
         }
     }
 }
@@ -135,6 +153,7 @@ impl QueryPlan {
                 OpSpec::WindowAssign { .. } => "WindowAssign",
                 OpSpec::WindowAggregate { .. } => "WindowAggregate",
                 OpSpec::UpdatingAggregate { .. } => "UpdatingAggregate",
+                OpSpec::LateSplit { .. } => "LateSplit",
             })
             .collect()
     }

@@ -36,6 +36,11 @@ pub struct SourcePlan {
     pub watermark: Option<Arc<dyn PhysicalExpr>>,
 }
 
+/// Suffix of the stream of a table's late rows.
+pub const LATE_SUFFIX: &str = "__late";
+/// The `connector` option value marking a late-row stream (never opened as a connector).
+const LATE_CONNECTOR: &str = "late-rows";
+
 /// SQL → streaming plans. Holds tables and views; never runs anything.
 pub struct Planner {
     ctx: SessionContext,
@@ -78,7 +83,8 @@ impl Planner {
 
     /// Names of tables and views, sorted, with their kind.
     pub fn list(&self) -> Vec<(String, &'static str)> {
-        let mut out: Vec<_> = self.tables.keys().map(|t| (t.clone(), "table")).collect();
+        let mut out: Vec<_> =
+            self.tables.keys().filter(|t| self.late_stream_base(t).is_none()).map(|t| (t.clone(), "table")).collect();
         out.extend(self.views.keys().map(|v| (v.clone(), "view")));
         out.sort();
         out
@@ -91,6 +97,11 @@ impl Planner {
 
     /// Declares a table from its DDL (without `AS query`).
     pub fn create_table(&mut self, ddl: &CreateTable) -> Result<()> {
+        if ddl.name.ends_with(LATE_SUFFIX) {
+            return Err(Error::sql(format!(
+                "table names ending in '{LATE_SUFFIX}' are reserved for the late rows of a table"
+            )));
+        }
         if self.tables.contains_key(&ddl.name) || self.views.contains_key(&ddl.name) {
             if ddl.if_not_exists {
                 return Ok(());
@@ -149,10 +160,48 @@ impl Planner {
         };
         // Validate the watermark expression now, so errors come with the DDL.
         self.source_plan_of(&def)?;
-        let provider = StreamTable { name: ddl.name.clone(), schema, time_attribute };
+        let provider = StreamTable { name: ddl.name.clone(), schema: schema.clone(), time_attribute };
         self.ctx.register_table(ddl.name.as_str(), Arc::new(provider))?;
         self.tables.insert(ddl.name.clone(), def);
+        self.create_late_stream(&ddl.name, &schema)
+    }
+
+    /// Declares `<table>__late`: the table's columns plus `__operator` and `__reason`, fed
+    /// by window operators when the table's `'late.policy'` is `side-output`.
+    fn create_late_stream(&mut self, table: &str, schema: &SchemaRef) -> Result<()> {
+        let name = format!("{table}{LATE_SUFFIX}");
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+        fields.push(Field::new("__operator", DataType::Utf8, true));
+        fields.push(Field::new("__reason", DataType::Utf8, true));
+        let schema = Arc::new(Schema::new(fields));
+        let ddl = CreateTable {
+            name: name.clone(),
+            columns: vec![],
+            watermark: None,
+            primary_key: vec![],
+            options: [("connector".to_string(), LATE_CONNECTOR.to_string())].into(),
+            as_query: None,
+            if_not_exists: false,
+        };
+        let def = TableDef {
+            name: name.clone(),
+            ddl,
+            physical_schema: schema.clone(),
+            schema: schema.clone(),
+            time_attribute: None,
+            values: vec![],
+            memory: Arc::default(),
+        };
+        let provider = StreamTable { name: name.clone(), schema, time_attribute: None };
+        self.ctx.register_table(name.as_str(), Arc::new(provider))?;
+        self.tables.insert(name, def);
         Ok(())
+    }
+
+    /// If `name` is the late-row stream of a table, that table.
+    pub fn late_stream_base<'a>(&self, name: &'a str) -> Option<&'a str> {
+        let def = self.tables.get(name)?;
+        (def.connector().as_deref() == Some(LATE_CONNECTOR)).then(|| name.strip_suffix(LATE_SUFFIX)).flatten()
     }
 
     /// Declares a view. Views are inlined into the queries that read them.
@@ -175,7 +224,15 @@ impl Planner {
 
     /// Drops a table or view.
     pub fn drop(&mut self, name: &str, view: bool, if_exists: bool) -> Result<()> {
+        if !view && self.late_stream_base(name).is_some() {
+            return Err(Error::sql(format!("'{name}' holds the late rows of a table; drop that table instead")));
+        }
         let removed = if view { self.views.remove(name).is_some() } else { self.tables.remove(name).is_some() };
+        if removed && !view {
+            let late = format!("{name}{LATE_SUFFIX}");
+            self.tables.remove(&late);
+            self.ctx.deregister_table(late.as_str())?;
+        }
         if !removed {
             if if_exists {
                 return Ok(());
@@ -227,7 +284,9 @@ impl Planner {
     }
 
     /// The policies for `table`: its own options over the session defaults (`SET`).
+    /// The late-row stream `<t>__late` has the policies of `t`.
     pub fn policy(&self, table: &str) -> TablePolicy {
+        let table = self.late_stream_base(table).unwrap_or(table);
         match self.tables.get(table) {
             // Options were checked when the table was created.
             Some(t) => self.default_policy.with_options(&t.ddl.options).unwrap_or(self.default_policy),

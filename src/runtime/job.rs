@@ -14,6 +14,7 @@ use super::clock::{Clock, SystemClock};
 use super::exchange::Router;
 use super::message::{Envelope, CHANNEL_CAPACITY};
 use super::metrics::JobMetrics;
+use super::side_output::SideOutputs;
 use super::sink_task::run_sink;
 use super::source_task::run_source;
 use super::worker::{run_worker, WorkerId};
@@ -43,11 +44,13 @@ pub struct JobSource {
 
 /// Runs sources and queries to completion (bounded inputs) or cancellation.
 ///
-/// `parallelism` is the number of workers of every hash-partitioned stage.
+/// `parallelism` is the number of workers of every hash-partitioned stage; `side_outputs`
+/// are the writers of side streams (late rows) that sources in `sources` read.
 pub async fn run_job(
     sources: BTreeMap<String, JobSource>,
     queries: Vec<JobQuery>,
     parallelism: usize,
+    side_outputs: SideOutputs,
     cancel: Cancel,
     metrics: Arc<JobMetrics>,
 ) -> Result<()> {
@@ -85,7 +88,7 @@ pub async fn run_job(
             let receivers: Vec<Receiver<Envelope>> =
                 std::mem::take(&mut inputs[si]).into_iter().map(|(_, r)| r).collect();
             for (wi, rx) in receivers.into_iter().enumerate() {
-                let ops = stage.ops.iter().map(|o| o.build()).collect::<Result<Vec<_>>>()?;
+                let ops = stage.ops.iter().map(|o| o.build_with(&side_outputs)).collect::<Result<Vec<_>>>()?;
                 let router = Router::new(wi, targets.clone(), keys.clone());
                 let id = WorkerId { query: qi, stage: si, worker: wi };
                 tasks.spawn(run_worker(id, rx, upstreams, ops, router, Arc::clone(&metrics)));
@@ -95,6 +98,8 @@ pub async fn run_job(
         let last = *widths.last().unwrap_or(&1);
         tasks.spawn(run_sink(sink_rx, last, q.sink, Arc::clone(&metrics)));
     }
+    // Side streams end when the operators writing them are done.
+    drop(side_outputs);
     for (name, source) in sources {
         let subs = subscribers.remove(&name).unwrap_or_default();
         if subs.is_empty() {

@@ -6,6 +6,7 @@ pub mod exchange;
 pub mod job;
 pub mod message;
 pub mod metrics;
+pub mod side_output;
 pub mod sink_task;
 pub mod source_task;
 pub mod worker;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::runtime::side_output::SideOutputs;
 use crate::runtime::{run_job, Cancel, JobMetrics, JobQuery, JobSource};
 use crate::sink::subscription::Subscription;
 
@@ -12,6 +13,7 @@ pub struct PreparedJob {
     pub(super) sources: BTreeMap<String, JobSource>,
     pub(super) queries: Vec<JobQuery>,
     pub(super) parallelism: usize,
+    pub(super) side_outputs: SideOutputs,
     pub(super) metrics: Arc<JobMetrics>,
 }
 
@@ -23,7 +25,8 @@ impl PreparedJob {
 
     /// Runs the job until its inputs end or `cancel` is set.
     pub async fn run(self, cancel: Cancel) -> Result<Arc<JobMetrics>> {
-        run_job(self.sources, self.queries, self.parallelism, cancel, Arc::clone(&self.metrics)).await?;
+        let metrics = Arc::clone(&self.metrics);
+        run_job(self.sources, self.queries, self.parallelism, self.side_outputs, cancel, metrics).await?;
         Ok(self.metrics)
     }
 }
