@@ -274,7 +274,12 @@ impl Session {
         let exprs =
             plan.schema.fields().iter().enumerate().map(|(i, f)| Arc::new(Column::new(f.name(), i)) as _).collect();
         if let Some(stage) = plan.stages.last_mut() {
-            stage.ops.push(OpSpec::Project { exprs, schema: schema.clone(), display: format!("cast to {table}") });
+            stage.ops.push(OpSpec::Project {
+                exprs,
+                schema: schema.clone(),
+                display: format!("cast to {table}"),
+                watermark: false,
+            });
         }
         plan.schema = schema;
         Ok(plan)

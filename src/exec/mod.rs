@@ -3,6 +3,7 @@
 pub mod changelog;
 pub mod chunk;
 pub mod correction;
+pub mod current_watermark;
 pub mod delayed_column;
 pub mod event_time;
 pub mod filter;

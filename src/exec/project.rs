@@ -8,6 +8,7 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use super::changelog::drop_noop_updates;
 use super::chunk::Chunk;
+use super::current_watermark::with_watermark_column;
 use super::operator::Operator;
 use crate::error::{Error, Result};
 
@@ -22,12 +23,20 @@ pub struct ProjectOp {
     exprs: Vec<Arc<dyn PhysicalExpr>>,
     schema: SchemaRef,
     name: String,
+    /// `Some(input watermark)` when an expression reads `CURRENT_WATERMARK`.
+    watermark: Option<i64>,
 }
 
 impl ProjectOp {
     /// A projection producing `schema` (one expression per field, same order).
     pub fn new(exprs: Vec<Arc<dyn PhysicalExpr>>, schema: SchemaRef, name: &str) -> Self {
-        ProjectOp { exprs, schema, name: name.to_string() }
+        ProjectOp { exprs, schema, name: name.to_string(), watermark: None }
+    }
+
+    /// Makes the expressions see the `CURRENT_WATERMARK` column (appended to the input).
+    pub fn reading_watermark(mut self, yes: bool) -> Self {
+        self.watermark = yes.then_some(i64::MIN);
+        self
     }
 }
 
@@ -56,8 +65,18 @@ impl Operator for ProjectOp {
     }
 
     fn on_chunk(&mut self, chunk: Chunk) -> Result<Vec<Chunk>> {
-        let batch = project(&self.exprs, &self.schema, &chunk.batch)?;
+        let batch = match self.watermark {
+            Some(current) => project(&self.exprs, &self.schema, &with_watermark_column(&chunk, current)?)?,
+            None => project(&self.exprs, &self.schema, &chunk.batch)?,
+        };
         let out = drop_noop_updates(chunk.with_batch(batch))?;
         Ok(if out.num_rows() == 0 { vec![] } else { vec![out] })
+    }
+
+    fn on_watermark(&mut self, watermark: i64) -> Result<Vec<Chunk>> {
+        if let Some(w) = self.watermark.as_mut() {
+            *w = watermark;
+        }
+        Ok(vec![])
     }
 }

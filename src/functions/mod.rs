@@ -11,6 +11,7 @@ use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
 /// Registers Wavecrest's extra functions.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(mod_udf());
+    ctx.register_udf(crate::exec::current_watermark::udf());
 }
 
 /// `MOD(a, b)`: the remainder of integer division, with the sign of `a` (Flink, SQL

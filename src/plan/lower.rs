@@ -21,6 +21,7 @@ use super::planner::LATE_SUFFIX;
 use super::policy::{LatePolicy, TablePolicy};
 use super::window_tvf::{WindowTvfNode, WINDOW_COLUMNS};
 use crate::error::{Error, Result};
+use crate::exec::current_watermark::{self, WATERMARK_COLUMN};
 use crate::exec::groups::key_schema;
 use crate::exec::groups::AggregateWithFilter;
 use crate::exec::late_split::LateSplitSpec;
@@ -72,7 +73,35 @@ impl Builder<'_> {
     }
 
     fn physical(&self, e: &Expr, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
+        check_no_current_watermark(e)?;
         Ok(create_physical_expr(e, schema, self.props, &PhysicalPlanningContext::default())?)
+    }
+
+    /// Expressions of a filter or projection. Calls of `CURRENT_WATERMARK(..)` become the
+    /// column the operator appends to its input (see [`crate::exec::current_watermark`]);
+    /// the flag says whether it must.
+    fn stream_exprs(&self, exprs: &[&Expr], schema: &DFSchema) -> Result<(Vec<Arc<dyn PhysicalExpr>>, bool)> {
+        if !exprs.iter().any(|e| uses_current_watermark(e)) {
+            return Ok((exprs.iter().map(|e| self.physical(e, schema)).collect::<Result<_>>()?, false));
+        }
+        let column = Field::new(WATERMARK_COLUMN, current_watermark::data_type(), true);
+        let extended = schema.join(&DFSchema::try_from(Schema::new(vec![column]))?)?;
+        let mut out = Vec::new();
+        for e in exprs {
+            let e = (*e)
+                .clone()
+                .transform(|e| {
+                    Ok(match e {
+                        Expr::ScalarFunction(f) if f.name() == current_watermark::NAME => {
+                            Transformed::yes(Expr::Column(Column::new_unqualified(WATERMARK_COLUMN)))
+                        }
+                        e => Transformed::no(e),
+                    })
+                })?
+                .data;
+            out.push(create_physical_expr(&e, &extended, self.props, &PhysicalPlanningContext::default())?);
+        }
+        Ok((out, true))
     }
 
     fn node(&mut self, plan: &LogicalPlan) -> Result<()> {
@@ -104,7 +133,7 @@ impl Builder<'_> {
                         .map(|c| self.physical(&Expr::Column(c), &full_df))
                         .collect::<Result<Vec<_>>>()?;
                     let schema = nullable(&scan.projected_schema);
-                    self.push(OpSpec::Project { exprs, schema, display: "scan projection".into() });
+                    self.push(OpSpec::Project { exprs, schema, display: "scan projection".into(), watermark: false });
                 }
                 Ok(())
             }
@@ -113,15 +142,16 @@ impl Builder<'_> {
                 if is_identity(&p.expr, p.input.schema()) {
                     return Ok(());
                 }
-                let exprs = p.expr.iter().map(|e| self.physical(e, p.input.schema())).collect::<Result<Vec<_>>>()?;
+                let (exprs, watermark) = self.stream_exprs(&p.expr.iter().collect::<Vec<_>>(), p.input.schema())?;
                 let display = p.expr.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ");
-                self.push(OpSpec::Project { exprs, schema: nullable(&p.schema), display });
+                self.push(OpSpec::Project { exprs, schema: nullable(&p.schema), display, watermark });
                 Ok(())
             }
             LogicalPlan::Filter(f) => {
                 self.node(&f.input)?;
-                let predicate = self.physical(&f.predicate, f.input.schema())?;
-                self.push(OpSpec::Filter { predicate, display: f.predicate.to_string() });
+                let (mut predicate, watermark) = self.stream_exprs(&[&f.predicate], f.input.schema())?;
+                let predicate = predicate.remove(0);
+                self.push(OpSpec::Filter { predicate, display: f.predicate.to_string(), watermark });
                 Ok(())
             }
             LogicalPlan::SubqueryAlias(a) => self.node(&a.input),
@@ -196,8 +226,9 @@ impl Builder<'_> {
                     "filtering on window_start/window_end before GROUP BY is not supported yet; use HAVING",
                 ));
             }
-            let predicate = self.physical(&f.predicate, f.input.schema())?;
-            self.push(OpSpec::Filter { predicate, display: f.predicate.to_string() });
+            let (mut predicate, watermark) = self.stream_exprs(&[&f.predicate], f.input.schema())?;
+            let predicate = predicate.remove(0);
+            self.push(OpSpec::Filter { predicate, display: f.predicate.to_string(), watermark });
         }
         let agg_in = a.input.schema();
         let mut output = Vec::new();
@@ -345,6 +376,7 @@ impl Builder<'_> {
         let mut aggregates = Vec::new();
         let mut descs = Vec::new();
         for e in &a.aggr_expr {
+            check_no_current_watermark(e)?;
             let lowered = LoweredAggregateBuilder::new(e, agg_in, agg_in.as_arrow(), self.props, &planning).build()?;
             if !lowered.order_bys.is_empty() {
                 return Err(Error::sql(format!("ordered aggregate {e} is not supported in {place} yet")));
@@ -409,4 +441,17 @@ impl Builder<'_> {
 /// MIN/MAX retract only in arrival order, so they are not.
 fn is_retractable(agg: &AggregateFunctionExpr) -> bool {
     !agg.is_distinct() && matches!(agg.fun().name(), "count" | "sum" | "avg")
+}
+
+/// Whether `e` calls `CURRENT_WATERMARK`.
+fn uses_current_watermark(e: &Expr) -> bool {
+    e.exists(|e| Ok(matches!(e, Expr::ScalarFunction(f) if f.name() == current_watermark::NAME))).unwrap_or(false)
+}
+
+/// An error for `CURRENT_WATERMARK` where it cannot be evaluated (keys, aggregates).
+fn check_no_current_watermark(e: &Expr) -> Result<()> {
+    if uses_current_watermark(e) {
+        return Err(Error::sql(format!("CURRENT_WATERMARK is supported in WHERE and in the SELECT list, not in {e}")));
+    }
+    Ok(())
 }

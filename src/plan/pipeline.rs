@@ -42,6 +42,8 @@ pub enum OpSpec {
         predicate: Arc<dyn PhysicalExpr>,
         /// Its SQL-ish text, for EXPLAIN.
         display: String,
+        /// Whether the predicate reads `CURRENT_WATERMARK` (the input gets its column).
+        watermark: bool,
     },
     /// `SELECT` list.
     Project {
@@ -51,6 +53,8 @@ pub enum OpSpec {
         schema: SchemaRef,
         /// Text for EXPLAIN.
         display: String,
+        /// Whether an expression reads `CURRENT_WATERMARK` (the input gets its column).
+        watermark: bool,
     },
     /// Window TVF without aggregation.
     WindowAssign {
@@ -94,8 +98,12 @@ impl OpSpec {
             OpSpec::LateSplit { spec } => {
                 Box::new(LateSplit::new(Arc::clone(spec), outputs.get(&spec.side_table).cloned()))
             }
-            OpSpec::Filter { predicate, .. } => Box::new(FilterOp::new(Arc::clone(predicate))),
-            OpSpec::Project { exprs, schema, .. } => Box::new(ProjectOp::new(exprs.clone(), schema.clone(), "Project")),
+            OpSpec::Filter { predicate, watermark, .. } => {
+                Box::new(FilterOp::new(Arc::clone(predicate)).reading_watermark(*watermark))
+            }
+            OpSpec::Project { exprs, schema, watermark, .. } => {
+                Box::new(ProjectOp::new(exprs.clone(), schema.clone(), "Project").reading_watermark(*watermark))
+            }
             OpSpec::WindowAggregate { spec, .. } => Box::new(WindowAggregate::new(Arc::clone(spec))),
             OpSpec::WindowAssign { kind, time, schema } => {
                 Box::new(WindowAssign::new(*kind, Arc::clone(time), schema.clone()))
