@@ -4,5 +4,7 @@ mod cli;
 mod grammar;
 mod memory;
 mod oracle;
+mod oracle_late;
+mod oracle_updating;
 mod parallel;
 mod queries;

@@ -20,18 +20,18 @@ use wavecrest::sink::collect::{chunks_to_strings, CollectSink};
 use wavecrest::{Output, Session};
 
 /// 2024-01-01 00:00:00 UTC in ms.
-const BASE: i64 = 1_704_067_200_000;
+pub(crate) const BASE: i64 = 1_704_067_200_000;
 const DELAY_MS: i64 = 2_000;
 
 #[derive(Debug, Clone, Copy)]
-enum Win {
+pub(crate) enum Win {
     Tumble { size: i64, offset: i64 },
     Hop { slide: i64, size: i64 },
     Cumulate { step: i64, max: i64 },
 }
 
 impl Win {
-    fn tvf(&self) -> String {
+    pub(crate) fn tvf(&self) -> String {
         let iv = |ms: i64| format!("INTERVAL '{ms}' MILLISECOND");
         match *self {
             Win::Tumble { size, offset } => format!("TUMBLE(TABLE ev, DESCRIPTOR(ts), {}, {})", iv(size), iv(offset)),
@@ -41,7 +41,7 @@ impl Win {
     }
 
     /// Every window `(start, end)` containing `t`, by brute force from the definitions.
-    fn windows_of(&self, t: i64) -> Vec<(i64, i64)> {
+    pub(crate) fn windows_of(&self, t: i64) -> Vec<(i64, i64)> {
         let floor = |x: i64, p: i64, o: i64| x - (x - o).rem_euclid(p);
         match *self {
             Win::Tumble { size, offset } => {
@@ -65,7 +65,7 @@ impl Win {
     }
 }
 
-fn win_strategy() -> impl Strategy<Value = Win> {
+pub(crate) fn win_strategy() -> impl Strategy<Value = Win> {
     prop_oneof![
         (1i64..6, 0i64..3).prop_map(|(s, o)| Win::Tumble { size: s * 1000, offset: o * 250 }),
         (1i64..4, 1i64..4).prop_map(|(sl, k)| Win::Hop { slide: sl * 500, size: sl * 500 * k }),
@@ -93,12 +93,12 @@ fn events_strategy() -> impl Strategy<Value = (Vec<(i64, i64, i64)>, Vec<usize>)
     })
 }
 
-fn ts_literal(ms: i64) -> String {
+pub(crate) fn ts_literal(ms: i64) -> String {
     let dt = chrono::DateTime::from_timestamp_millis(ms).expect("valid time");
     format!("TIMESTAMP '{}'", dt.format("%Y-%m-%d %H:%M:%S%.3f"))
 }
 
-const AGGS: &str = "COUNT(*), SUM(v), MIN(v), MAX(v), AVG(v)";
+pub(crate) const AGGS: &str = "COUNT(*), SUM(v), MIN(v), MAX(v), AVG(v)";
 
 async fn streaming(win: Win, events: &[(i64, i64, i64)], splits: &[usize], workers: usize) -> Vec<Vec<String>> {
     let mut session = Session::new();
@@ -134,15 +134,17 @@ async fn streaming(win: Win, events: &[(i64, i64, i64)], splits: &[usize], worke
 }
 
 async fn batch(win: Win, events: &[(i64, i64, i64)]) -> Vec<Vec<String>> {
-    let (mut ws, mut we, mut ks, mut vs) = (vec![], vec![], vec![], vec![]);
-    for (k, v, t) in events {
-        for (s, e) in win.windows_of(*t) {
-            ws.push(s);
-            we.push(e);
-            ks.push(*k);
-            vs.push(*v);
-        }
-    }
+    let pairs: Vec<_> =
+        events.iter().flat_map(|&(k, v, t)| win.windows_of(t).into_iter().map(move |(s, e)| (s, e, k, v))).collect();
+    batch_of(&pairs).await
+}
+
+/// The batch answer over rows already assigned to windows: (start, end, key, value).
+pub(crate) async fn batch_of(rows: &[(i64, i64, i64, i64)]) -> Vec<Vec<String>> {
+    let ws: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let we: Vec<i64> = rows.iter().map(|r| r.1).collect();
+    let ks: Vec<i64> = rows.iter().map(|r| r.2).collect();
+    let vs: Vec<i64> = rows.iter().map(|r| r.3).collect();
     let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
     let schema = Arc::new(Schema::new(vec![
         Field::new("window_start", ts.clone(), false),
@@ -176,7 +178,7 @@ async fn batch(win: Win, events: &[(i64, i64, i64)]) -> Vec<Vec<String>> {
     rows
 }
 
-fn cases() -> u32 {
+pub(crate) fn cases() -> u32 {
     std::env::var("WAVECREST_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24)
 }
 
