@@ -23,7 +23,7 @@ pub enum ErrorKind {
 }
 
 /// A position in SQL text, 1-based.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Location {
     /// Line, starting at 1.
     pub line: u64,

@@ -31,7 +31,7 @@ use crate::runtime::side_output::{side_stream, SideOutputs};
 use crate::runtime::{Cancel, JobMetrics, JobQuery, JobSource};
 use crate::sink::subscription::subscriptions;
 use crate::sink::{open_sink, Sink};
-use crate::sql::ast::{is_values, CreateTable, Statement};
+use crate::sql::ast::{is_values, CreateTable, Emit, Statement};
 use crate::sql::Located;
 
 /// Where a continuous query's results go.
@@ -141,7 +141,7 @@ impl Session {
 
     /// Executes one statement. Continuous statements are planned, not run.
     pub fn execute(&mut self, stmt: &Located) -> Result<Output> {
-        let out = self.execute_statement(&stmt.statement).map_err(|e| {
+        let out = self.execute_statement(&stmt.statement, stmt.emit).map_err(|e| {
             let at = locate_unknown_name(&e, stmt).or(Some(stmt.location));
             e.with_location(at)
         })?;
@@ -164,7 +164,7 @@ impl Session {
         Ok(PlanSpec { statements: self.log.clone(), query: query.to_string(), explain: plan.explain(1) })
     }
 
-    fn execute_statement(&mut self, stmt: &Statement) -> Result<Output> {
+    fn execute_statement(&mut self, stmt: &Statement, emit: Option<Emit>) -> Result<Output> {
         match stmt {
             Statement::CreateTable(ct) => self.create_table(ct),
             Statement::CreateView { name, query, or_replace } => {
@@ -172,7 +172,7 @@ impl Session {
                 Ok(Output::Done(format!("created view {name}")))
             }
             Statement::Query(q) => {
-                let plan = self.planner.plan_query(q)?;
+                let plan = self.planner.plan_query_emitting(q, emit)?;
                 Ok(Output::Continuous(Continuous { plan, target: Target::Client }))
             }
             Statement::Insert { table, query } if is_values(query) => {
@@ -180,13 +180,13 @@ impl Session {
                 Ok(Output::Done(format!("inserted {n} row{} into {table}", if n == 1 { "" } else { "s" })))
             }
             Statement::Insert { table, query } => {
-                let plan = self.planner.plan_query(query)?;
+                let plan = self.planner.plan_query_emitting(query, emit)?;
                 Ok(Output::Continuous(Continuous {
                     plan: self.cast_to_table(plan, table)?,
                     target: Target::Table(table.clone()),
                 }))
             }
-            Statement::Explain(inner) => Ok(Output::Text(self.explain(inner)?)),
+            Statement::Explain(inner) => Ok(Output::Text(self.explain(inner, emit)?)),
             Statement::Set { key, value } => self.set(key, value),
             Statement::ShowTables => {
                 let rows = self.planner.list().into_iter().map(|(n, k)| vec![n, k.to_string()]).collect();
@@ -285,11 +285,11 @@ impl Session {
         Ok(plan)
     }
 
-    fn explain(&self, stmt: &Statement) -> Result<String> {
+    fn explain(&self, stmt: &Statement, emit: Option<Emit>) -> Result<String> {
         let plan = match stmt {
-            Statement::Query(q) => self.planner.plan_query(q)?,
+            Statement::Query(q) => self.planner.plan_query_emitting(q, emit)?,
             Statement::Insert { table, query } if !is_values(query) => {
-                let p = self.planner.plan_query(query)?;
+                let p = self.planner.plan_query_emitting(query, emit)?;
                 let mut p = self.cast_to_table(p, table)?;
                 p.source = p.source.clone();
                 return Ok(format!("Sink: {table}\n{}", p.explain(self.parallelism())));

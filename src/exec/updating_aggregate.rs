@@ -26,14 +26,13 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::PhysicalExpr;
 use serde::{Deserialize, Serialize};
 
 use super::chunk::{Chunk, RowOp};
 use super::groups::{aggregate_inputs, constant_key, AggregateWithFilter};
 use super::operator::Operator;
-use super::state_codec::{decode_arrays, encode_arrays};
+use super::row_group::{Change, GroupSnapshot, RowGroup};
 use crate::error::{Error, Result};
 
 /// The plan of one updating aggregate.
@@ -53,21 +52,11 @@ pub struct UpdatingAggregateSpec {
     pub ttl_ms: Option<i64>,
 }
 
-struct Group {
-    accs: Vec<Box<dyn Accumulator>>,
-    /// Net number of rows in the group (inserts minus retractions).
-    rows: i64,
-    /// The aggregate values last emitted.
-    emitted: Option<Vec<ScalarValue>>,
-    /// Watermark when the group last changed.
-    touched: i64,
-}
-
 /// The operator. See the module docs.
 pub struct UpdatingAggregate {
     spec: Arc<UpdatingAggregateSpec>,
     converter: RowConverter,
-    groups: HashMap<Vec<u8>, Group>,
+    groups: HashMap<Vec<u8>, RowGroup>,
     watermark: i64,
     expired: u64,
 }
@@ -83,16 +72,6 @@ impl UpdatingAggregate {
             watermark: i64::MIN,
             expired: 0,
         })
-    }
-
-    fn new_accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {
-        self.spec
-            .aggregates
-            .iter()
-            .map(|(agg, _)| {
-                Ok(if self.spec.retracting { agg.create_sliding_accumulator()? } else { agg.create_accumulator()? })
-            })
-            .collect()
     }
 
     /// Builds the output chunk from (op, key bytes, values) rows.
@@ -144,22 +123,11 @@ impl Operator for UpdatingAggregate {
                     // A retraction of a row this operator never counted (its group expired).
                     continue;
                 }
-                let group = Group { accs: self.new_accumulators()?, rows: 0, emitted: None, touched };
+                let group = RowGroup::new(&self.spec.aggregates, self.spec.retracting, touched)?;
                 self.groups.insert(key.as_ref().to_vec(), group);
             }
             let group = self.groups.get_mut(key.as_ref()).expect("inserted above");
-            for (j, acc) in group.accs.iter_mut().enumerate() {
-                if filters[j].as_ref().is_some_and(|f| !f.is_valid(i) || !f.value(i)) {
-                    continue;
-                }
-                let row: Vec<ArrayRef> = args[j].iter().map(|a| a.slice(i, 1)).collect();
-                if add {
-                    acc.update_batch(&row)?;
-                } else {
-                    acc.retract_batch(&row)?;
-                }
-            }
-            group.rows += if add { 1 } else { -1 };
+            group.apply(&args, &filters, i, add)?;
             group.touched = touched;
             if group.rows <= 0 {
                 let group = self.groups.remove(key.as_ref()).expect("present");
@@ -168,14 +136,13 @@ impl Operator for UpdatingAggregate {
                 }
                 continue;
             }
-            let new = group.accs.iter_mut().map(|a| a.evaluate()).collect::<datafusion::error::Result<Vec<_>>>()?;
-            match group.emitted.replace(new.clone()) {
-                Some(old) if old == new => {}
-                Some(old) => {
+            match group.change()? {
+                Change::None => {}
+                Change::Update(old, new) => {
                     out.push((RowOp::UpdateBefore, key.as_ref().to_vec(), old));
                     out.push((RowOp::UpdateAfter, key.as_ref().to_vec(), new));
                 }
-                None => out.push((RowOp::Insert, key.as_ref().to_vec(), new)),
+                Change::Insert(new) => out.push((RowOp::Insert, key.as_ref().to_vec(), new)),
             }
         }
         self.output(out)
@@ -196,22 +163,7 @@ impl Operator for UpdatingAggregate {
     }
 
     fn snapshot(&mut self) -> Result<Vec<u8>> {
-        let mut groups = Vec::with_capacity(self.groups.len());
-        for (key, g) in self.groups.iter_mut() {
-            let mut states = Vec::with_capacity(g.accs.len());
-            for acc in g.accs.iter_mut() {
-                let state =
-                    acc.state()?.into_iter().map(|v| v.to_array()).collect::<datafusion::error::Result<Vec<_>>>()?;
-                states.push(encode_arrays(&state)?);
-            }
-            let emitted = match &g.emitted {
-                Some(v) => Some(encode_arrays(
-                    &v.iter().map(|v| v.to_array()).collect::<datafusion::error::Result<Vec<_>>>()?,
-                )?),
-                None => None,
-            };
-            groups.push(SnapshotGroup { key: key.clone(), rows: g.rows, touched: g.touched, states, emitted });
-        }
+        let groups = self.groups.iter_mut().map(|(key, g)| g.snapshot(key.clone())).collect::<Result<Vec<_>>>()?;
         let snap = Snapshot { watermark: self.watermark, expired: self.expired, groups };
         serde_json::to_vec(&snap).map_err(|e| Error::internal(format!("snapshot: {e}")))
     }
@@ -221,21 +173,8 @@ impl Operator for UpdatingAggregate {
         self.watermark = snap.watermark;
         self.expired = snap.expired;
         self.groups.clear();
-        for g in snap.groups {
-            let mut accs = self.new_accumulators()?;
-            for (acc, state) in accs.iter_mut().zip(&g.states) {
-                acc.merge_batch(&decode_arrays(state)?)?;
-            }
-            let emitted = match &g.emitted {
-                Some(bytes) => Some(
-                    decode_arrays(bytes)?
-                        .iter()
-                        .map(|a| ScalarValue::try_from_array(a, 0))
-                        .collect::<datafusion::error::Result<Vec<_>>>()?,
-                ),
-                None => None,
-            };
-            self.groups.insert(g.key, Group { accs, rows: g.rows, emitted, touched: g.touched });
+        for g in &snap.groups {
+            self.groups.insert(g.key.clone(), RowGroup::restore(&self.spec.aggregates, self.spec.retracting, g)?);
         }
         Ok(())
     }
@@ -249,18 +188,7 @@ impl Operator for UpdatingAggregate {
 struct Snapshot {
     watermark: i64,
     expired: u64,
-    groups: Vec<SnapshotGroup>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct SnapshotGroup {
-    /// The group's key in the row format of the operator's key converter.
-    key: Vec<u8>,
-    rows: i64,
-    touched: i64,
-    /// Per aggregate, its state columns (one row), IPC-encoded.
-    states: Vec<Vec<u8>>,
-    emitted: Option<Vec<u8>>,
+    groups: Vec<GroupSnapshot>,
 }
 
 #[cfg(test)]

@@ -22,17 +22,27 @@ use super::policy::{LatePolicy, TablePolicy};
 use super::window_tvf::{WindowTvfNode, WINDOW_COLUMNS};
 use crate::error::{Error, Result};
 use crate::exec::current_watermark::{self, WATERMARK_COLUMN};
+use crate::exec::emit_window_aggregate::EmitWindowAggregateSpec;
 use crate::exec::groups::key_schema;
 use crate::exec::groups::AggregateWithFilter;
 use crate::exec::late_split::LateSplitSpec;
 use crate::exec::updating_aggregate::UpdatingAggregateSpec;
 use crate::exec::window_aggregate::{OutputColumn, WindowAggregateSpec};
+use crate::sql::{Emit, EmitMode};
 
 /// Lowers an analyzed logical plan. `policy(table)` gives the lateness and state policies
 /// of operators over that table.
-pub fn lower(plan: &LogicalPlan, props: &ExecutionProps, policy: &dyn Fn(&str) -> TablePolicy) -> Result<QueryPlan> {
-    let mut b = Builder { props, source: None, stages: vec![], policy, updating: false };
+pub fn lower(
+    plan: &LogicalPlan,
+    props: &ExecutionProps,
+    policy: &dyn Fn(&str) -> TablePolicy,
+    emit: Option<Emit>,
+) -> Result<QueryPlan> {
+    let mut b = Builder { props, source: None, stages: vec![], policy, updating: false, emit };
     b.node(plan)?;
+    if let Some(e) = b.emit {
+        return Err(Error::sql(format!("{} needs a GROUP BY (a window aggregate)", describe_emit(e))));
+    }
     let source = b.source.ok_or_else(|| Error::sql("a continuous query needs a FROM clause naming a table"))?;
     let append_only = !b.updating;
     Ok(QueryPlan { source, stages: b.stages, schema: nullable(plan.schema()), append_only })
@@ -63,6 +73,8 @@ struct Builder<'a> {
     /// Whether the stream built so far is an updating changelog (an updating aggregate, or
     /// a window that corrects late rows).
     updating: bool,
+    /// The query's `EMIT` clause until the aggregate it applies to takes it.
+    emit: Option<Emit>,
 }
 
 impl Builder<'_> {
@@ -283,9 +295,12 @@ impl Builder<'_> {
         );
         let policy = self.table_policy();
         let lateness_ms = policy.lateness_ms;
-        self.updating |= lateness_ms > 0;
+        // A non-default EMIT is run by its own operator (state per window and key).
+        let emit = self.emit.take().filter(|e| *e != Emit { mode: EmitMode::OnWindowClose, delay_ms: 0 });
+        let delay_ms = emit.map_or(0, |e| e.delay_ms);
+        self.updating |= lateness_ms > 0 || emit.is_some_and(|e| e.mode != EmitMode::OnWindowClose);
         if policy.late_policy == LatePolicy::SideOutput {
-            let split = self.late_split(tvf, &filters, lateness_ms, &display)?;
+            let split = self.late_split(tvf, &filters, lateness_ms.saturating_add(delay_ms), &display)?;
             self.stages[0].ops.insert(0, split);
         }
         let partitioning = if keys.is_empty() { Partitioning::Single } else { Partitioning::Hash(keys.clone()) };
@@ -299,8 +314,17 @@ impl Builder<'_> {
             schema: nullable(&a.schema),
             lateness_ms,
         };
-        self.stages
-            .push(StagePlan { partitioning, ops: vec![OpSpec::WindowAggregate { spec: Arc::new(spec), display }] });
+        let op = match emit {
+            None => OpSpec::WindowAggregate { spec: Arc::new(spec), display },
+            Some(emit) => {
+                let display = format!("{display}, {}", describe_emit(emit));
+                OpSpec::EmitWindowAggregate {
+                    spec: Arc::new(EmitWindowAggregateSpec { window: Arc::new(spec), emit }),
+                    display,
+                }
+            }
+        };
+        self.stages.push(StagePlan { partitioning, ops: vec![op] });
         Ok(())
     }
 
@@ -389,6 +413,15 @@ impl Builder<'_> {
 
     /// `GROUP BY` without a window: an updating aggregate in its own hash-partitioned stage.
     fn updating_aggregate(&mut self, a: &Aggregate) -> Result<()> {
+        match self.emit.take() {
+            None | Some(Emit { mode: EmitMode::OnUpdate, delay_ms: 0 }) => {}
+            Some(e) => {
+                return Err(Error::sql(format!(
+                    "{} applies to window aggregates; a GROUP BY without window always emits on update",
+                    describe_emit(e)
+                )))
+            }
+        }
         if a.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
             return Err(Error::sql("GROUPING SETS, CUBE and ROLLUP are not supported yet"));
         }
@@ -454,4 +487,18 @@ fn check_no_current_watermark(e: &Expr) -> Result<()> {
         return Err(Error::sql(format!("CURRENT_WATERMARK is supported in WHERE and in the SELECT list, not in {e}")));
     }
     Ok(())
+}
+
+/// The clause as SQL.
+fn describe_emit(e: Emit) -> String {
+    let mode = match e.mode {
+        EmitMode::OnWindowClose => "EMIT ON WINDOW CLOSE".to_string(),
+        EmitMode::OnUpdate => "EMIT ON UPDATE".to_string(),
+        EmitMode::Every(n) => format!("EMIT EVERY {}", crate::plan::window::ms(n)),
+    };
+    if e.delay_ms > 0 {
+        format!("{mode} WITH DELAY {}", crate::plan::window::ms(e.delay_ms))
+    } else {
+        mode
+    }
 }

@@ -13,6 +13,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_expr::PhysicalExpr;
 
 use crate::error::Result;
+use crate::exec::emit_window_aggregate::{EmitWindowAggregate, EmitWindowAggregateSpec};
 use crate::exec::filter::FilterOp;
 use crate::exec::late_split::{LateSplit, LateSplitSpec};
 use crate::exec::operator::Operator;
@@ -70,6 +71,13 @@ pub enum OpSpec {
         /// The operator's plan.
         spec: Arc<LateSplitSpec>,
     },
+    /// Window aggregate with an `EMIT` clause.
+    EmitWindowAggregate {
+        /// The operator's plan.
+        spec: Arc<EmitWindowAggregateSpec>,
+        /// Text for EXPLAIN.
+        display: String,
+    },
     /// Non-windowed `GROUP BY`: an updating aggregate.
     UpdatingAggregate {
         /// The operator's plan.
@@ -109,6 +117,7 @@ impl OpSpec {
                 Box::new(WindowAssign::new(*kind, Arc::clone(time), schema.clone()))
             }
             OpSpec::UpdatingAggregate { spec, .. } => Box::new(UpdatingAggregate::new(Arc::clone(spec))?),
+            OpSpec::EmitWindowAggregate { spec, .. } => Box::new(EmitWindowAggregate::new(Arc::clone(spec))?),
         })
     }
 
@@ -120,6 +129,7 @@ impl OpSpec {
             OpSpec::WindowAggregate { display, .. } => format!("WindowAggregate: {display}"),
             OpSpec::WindowAssign { kind, time, .. } => format!("WindowAssign: {} on {time}", kind.describe()),
             OpSpec::UpdatingAggregate { display, .. } => format!("UpdatingAggregate: {display}"),
+            OpSpec::EmitWindowAggregate { display, .. } => format!("WindowAggregate: {display}"),
             OpSpec::LateSplit { spec } => {
                 format!("LateSplit: rows too late for {} to {}", spec.operator, spec.side_table)
             }
@@ -161,6 +171,7 @@ impl QueryPlan {
                 OpSpec::WindowAssign { .. } => "WindowAssign",
                 OpSpec::WindowAggregate { .. } => "WindowAggregate",
                 OpSpec::UpdatingAggregate { .. } => "UpdatingAggregate",
+                OpSpec::EmitWindowAggregate { .. } => "WindowAggregate",
                 OpSpec::LateSplit { .. } => "LateSplit",
             })
             .collect()
@@ -174,6 +185,7 @@ impl QueryPlan {
             .filter_map(|o| match o {
                 OpSpec::WindowAssign { kind, .. } => Some(*kind),
                 OpSpec::WindowAggregate { spec, .. } => Some(spec.kind),
+                OpSpec::EmitWindowAggregate { spec, .. } => Some(spec.window.kind),
                 _ => None,
             })
             .collect()

@@ -22,7 +22,7 @@ use super::policy::TablePolicy;
 use super::window_tvf::WindowTvfPlanner;
 use crate::error::{Error, Result};
 use crate::exec::delayed_column::DelayedColumn;
-use crate::sql::ast::CreateTable;
+use crate::sql::ast::{CreateTable, Emit};
 
 /// How a source table's rows become the table's full schema and its watermark.
 #[derive(Debug, Clone)]
@@ -214,7 +214,7 @@ impl Planner {
         }
         let plan = self.logical_plan(query)?;
         // Check that the view is a valid streaming query now rather than when used.
-        lower(&plan, self.ctx.state().execution_props(), &|t| self.policy(t))?;
+        lower(&plan, self.ctx.state().execution_props(), &|t| self.policy(t), None)?;
         let schema = super::lower::nullable(plan.schema());
         self.ctx.deregister_table(name)?;
         self.ctx.register_table(name, Arc::new(ViewTable::new(plan, Some(query.to_string()))))?;
@@ -264,8 +264,8 @@ impl Planner {
     pub fn plan_sql(&self, sql: &str) -> Result<QueryPlan> {
         let mut statements = crate::sql::parse_statements(sql)?;
         match (statements.pop(), statements.is_empty()) {
-            (Some(crate::sql::Located { statement: crate::sql::Statement::Query(q), location, .. }), true) => {
-                self.plan_query(&q).map_err(|e| e.with_location(Some(location)))
+            (Some(crate::sql::Located { statement: crate::sql::Statement::Query(q), location, emit, .. }), true) => {
+                self.plan_query_emitting(&q, emit).map_err(|e| e.with_location(Some(location)))
             }
             _ => Err(Error::sql("plan_sql takes exactly one SELECT statement")),
         }
@@ -273,8 +273,13 @@ impl Planner {
 
     /// Plans a continuous query.
     pub fn plan_query(&self, query: &ast::Query) -> Result<QueryPlan> {
+        self.plan_query_emitting(query, None)
+    }
+
+    /// Plans a continuous query with its `EMIT` clause, if any.
+    pub fn plan_query_emitting(&self, query: &ast::Query, emit: Option<Emit>) -> Result<QueryPlan> {
         let plan = self.logical_plan(query)?;
-        lower(&plan, self.ctx.state().execution_props(), &|t| self.policy(t))
+        lower(&plan, self.ctx.state().execution_props(), &|t| self.policy(t), emit)
     }
 
     /// Sets a policy option (`lateness`, `late.policy`, `state.ttl`) for tables that do not

@@ -16,6 +16,8 @@ pub struct Located {
     pub location: Location,
     /// The statement's own text (for error carets and history).
     pub text: String,
+    /// The statement's `EMIT` clause, if any.
+    pub emit: Option<Emit>,
 }
 
 /// One statement of the dialect.
@@ -109,4 +111,24 @@ pub struct WatermarkDef {
 /// Whether a query is a plain `VALUES` list.
 pub fn is_values(query: &ast::Query) -> bool {
     matches!(query.body.as_ref(), ast::SetExpr::Values(_))
+}
+
+/// When a window aggregate emits results (`EMIT ..` after `GROUP BY`; DESIGN's table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmitMode {
+    /// `EMIT ON WINDOW CLOSE` (the default): one final row per window and key.
+    OnWindowClose,
+    /// `EMIT ON UPDATE`: `+I` at a window's first row, then `-U`/`+U` per change.
+    OnUpdate,
+    /// `EMIT EVERY INTERVAL ..` (ms): changes at each tick `window_start + k * period`.
+    Every(i64),
+}
+
+/// A parsed `EMIT` clause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Emit {
+    /// When results are emitted.
+    pub mode: EmitMode,
+    /// `WITH DELAY ..` (ms): windows close this much later than their end.
+    pub delay_ms: i64,
 }

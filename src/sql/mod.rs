@@ -7,5 +7,5 @@ pub mod parser;
 pub mod rewrite;
 pub mod tvf_args;
 
-pub use ast::{Located, Statement};
+pub use ast::{Emit, EmitMode, Located, Statement};
 pub use parser::parse_statements;

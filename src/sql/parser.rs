@@ -5,9 +5,9 @@ use datafusion::sql::sqlparser::ast;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
-use super::ast::{Located, Statement};
+use super::ast::{Emit, EmitMode, Located, Statement};
 use super::ddl::{self, normalize_object_name};
 use super::rewrite::drop_table_arg_keyword;
 use crate::error::{Error, Location, Result};
@@ -22,6 +22,7 @@ pub fn parse_statements(sql: &str) -> Result<Vec<Located>> {
         Error::sql_at(e.message.clone(), Some(Location { line: e.location.line, column: e.location.column }))
     })?;
     let tokens = drop_table_arg_keyword(tokens);
+    let (tokens, mut emits) = take_emit_clauses(tokens)?;
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let mut out = Vec::new();
     loop {
@@ -41,14 +42,129 @@ pub fn parse_statements(sql: &str) -> Result<Vec<Located>> {
             }
         })?;
         let end = parser.peek_token();
+        let end_loc = match end.token {
+            Token::EOF => Location { line: u64::MAX, column: u64::MAX },
+            _ => Location { line: end.span.start.line, column: end.span.start.column },
+        };
+        let emit = match emits.iter().position(|(at, _)| (location..=end_loc).contains(at)) {
+            Some(i) => {
+                let (at, emit) = emits.remove(i);
+                if !matches!(statement, Statement::Query(_) | Statement::Insert { .. } | Statement::Explain(_)) {
+                    return Err(Error::sql_at("EMIT applies to SELECT and INSERT INTO .. SELECT", Some(at)));
+                }
+                Some(emit)
+            }
+            None => None,
+        };
         if !matches!(end.token, Token::SemiColon | Token::EOF) {
             let loc = Location { line: end.span.start.line, column: end.span.start.column };
             return Err(Error::sql_at(format!("expected ';' or end of statement, found {}", end.token), Some(loc)));
         }
         let text = slice_text(sql, first.span.start, end.span.start);
-        out.push(Located { statement, location, text });
+        out.push(Located { statement, location, text, emit });
     }
     Ok(out)
+}
+
+/// `EMIT` clauses by the position of their `EMIT` keyword.
+type EmitClauses = Vec<(Location, Emit)>;
+
+/// Cuts `EMIT ON ..` / `EMIT EVERY ..` clauses (outside parentheses, up to the end of
+/// their statement) out of the token stream, so sqlparser never sees them (it would take
+/// `EMIT` for a table alias). Returns the remaining tokens and each clause with the
+/// position of its `EMIT`.
+fn take_emit_clauses(tokens: Vec<TokenWithSpan>) -> Result<(Vec<TokenWithSpan>, EmitClauses)> {
+    let significant = |t: &TokenWithSpan| !matches!(t.token, Token::Whitespace(_));
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut emits = Vec::new();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < tokens.len() {
+        match &tokens[i].token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth = depth.saturating_sub(1),
+            Token::Word(w) if depth == 0 && w.quote_style.is_none() && w.value.eq_ignore_ascii_case("EMIT") => {
+                let next = tokens[i + 1..].iter().find(|t| significant(t)).map(|t| &t.token);
+                if matches!(next, Some(Token::Word(n)) if n.keyword == Keyword::ON || n.keyword == Keyword::EVERY) {
+                    let end = tokens[i..].iter().position(|t| matches!(t.token, Token::SemiColon | Token::EOF));
+                    let end = end.map_or(tokens.len(), |e| i + e);
+                    let at = Location { line: tokens[i].span.start.line, column: tokens[i].span.start.column };
+                    let mut clause = tokens[i..end].to_vec();
+                    clause.push(TokenWithSpan::wrap(Token::EOF));
+                    let mut p = Parser::new(&GenericDialect {}).with_tokens_with_locations(clause);
+                    let emit = parse_emit(&mut p).map_err(|e| parser_error(e, at))?;
+                    let rest = p.peek_token();
+                    if rest.token != Token::EOF {
+                        let loc = Location { line: rest.span.start.line, column: rest.span.start.column };
+                        return Err(Error::sql_at(
+                            format!("unexpected {} after the EMIT clause", rest.token),
+                            Some(loc),
+                        ));
+                    }
+                    emits.push((at, emit));
+                    i = end;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        out.push(tokens[i].clone());
+        i += 1;
+    }
+    Ok((out, emits))
+}
+
+/// `EMIT ON WINDOW CLOSE | EMIT ON UPDATE | EMIT EVERY <interval>`, then optionally
+/// `WITH DELAY <interval>`; intervals as `INTERVAL '5' SECOND` or `INTERVAL '5 seconds'`.
+fn parse_emit(p: &mut Parser) -> Result<Emit, ParserError> {
+    p.next_token(); // EMIT
+    let mode = if p.parse_keyword(Keyword::ON) {
+        if p.parse_keywords(&[Keyword::WINDOW, Keyword::CLOSE]) {
+            EmitMode::OnWindowClose
+        } else if p.parse_keyword(Keyword::UPDATE) {
+            EmitMode::OnUpdate
+        } else {
+            return p.expected("WINDOW CLOSE or UPDATE after EMIT ON", p.peek_token());
+        }
+    } else if p.parse_keyword(Keyword::EVERY) {
+        let every = interval_ms(p, "EMIT EVERY")?;
+        if every <= 0 {
+            return Err(ParserError::ParserError("EMIT EVERY needs a positive interval".into()));
+        }
+        EmitMode::Every(every)
+    } else {
+        return p.expected("ON WINDOW CLOSE, ON UPDATE or EVERY after EMIT", p.peek_token());
+    };
+    let delay_ms = if p.parse_keywords(&[Keyword::WITH, Keyword::DELAY]) { interval_ms(p, "WITH DELAY")? } else { 0 };
+    if delay_ms < 0 {
+        return Err(ParserError::ParserError("WITH DELAY needs an interval of 0 or more".into()));
+    }
+    Ok(Emit { mode, delay_ms })
+}
+
+/// A whole-millisecond interval literal.
+fn interval_ms(p: &mut Parser, what: &str) -> Result<i64, ParserError> {
+    let at = p.peek_token();
+    let e = p.parse_expr()?;
+    let text = match &e {
+        ast::Expr::Interval(iv) => match (iv.value.as_ref(), &iv.leading_field) {
+            (ast::Expr::Value(v), unit) => {
+                let n = match &v.value {
+                    ast::Value::SingleQuotedString(s) | ast::Value::Number(s, _) => s.clone(),
+                    _ => String::new(),
+                };
+                format!("{n} {}", unit.as_ref().map(|u| u.to_string()).unwrap_or_default())
+            }
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
+    crate::connectors::options::parse_duration_ms(&text).ok_or_else(|| {
+        ParserError::ParserError(format!(
+            "{what} needs an interval like INTERVAL '5' SECOND, found {e} at Line: {}, Column: {}",
+            at.span.start.line, at.span.start.column
+        ))
+    })
 }
 
 fn parse_one(p: &mut Parser) -> Result<Statement, ParserError> {
