@@ -2,6 +2,7 @@
 
 pub mod chunk;
 pub mod correction;
+pub mod deduplicate;
 pub mod delayed_column;
 pub mod event_time;
 pub mod filter;

@@ -15,6 +15,7 @@ use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 
 use super::pipeline::{OpSpec, Partitioning, QueryPlan, StagePlan};
+use super::deduplicate::DeduplicateNode;
 use super::window_tvf::{WindowTvfNode, WINDOW_COLUMNS};
 use crate::error::{Error, Result};
 use crate::exec::groups::key_schema;
@@ -118,7 +119,10 @@ impl Builder<'_> {
                     self.push(OpSpec::WindowAssign { kind: tvf.kind, time, schema: nullable(&tvf.schema) });
                     Ok(())
                 }
-                None => Err(Error::internal(format!("unknown plan node {}", ext.node.name()))),
+                None => match ext.node.as_any().downcast_ref::<DeduplicateNode>() {
+                    Some(d) => self.deduplicate(d),
+                    None => Err(Error::internal(format!("unknown plan node {}", ext.node.name()))),
+                },
             },
             LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {
                 Err(Error::sql("a continuous query needs a FROM clause naming a table"))
@@ -136,6 +140,36 @@ impl Builder<'_> {
                 }
             ))),
         }
+    }
+
+    /// `DEDUPLICATE`: a new stage hash-partitioned by the keys, so a key always meets the
+    /// same filters.
+    fn deduplicate(&mut self, d: &DeduplicateNode) -> Result<()> {
+        self.node(&d.input)?;
+        if self.corrects {
+            return Err(Error::sql(
+                "DEDUPLICATE needs an append-only input, but its input is updating (it corrects earlier rows)",
+            ));
+        }
+        let schema = d.input.schema();
+        let keys = d
+            .key_indices
+            .iter()
+            .map(|&i| self.physical(&Expr::Column(schema.qualified_field(i).into()), schema))
+            .collect::<Result<Vec<_>>>()?;
+        // Builds the filters once so a CAPACITY too large fails now.
+        crate::exec::deduplicate::Deduplicate::try_new(keys.clone(), d.params)?;
+        let p = d.params;
+        let display = format!(
+            "keys=[{}], capacity={}, fpp={}, horizon={}",
+            d.keys.join(", "),
+            p.capacity,
+            p.fpp,
+            super::window::ms(p.horizon_ms)
+        );
+        let op = OpSpec::Deduplicate { keys: keys.clone(), params: p, display };
+        self.stages.push(StagePlan { partitioning: Partitioning::Hash(keys), ops: vec![op] });
+        Ok(())
     }
 
     /// The TVF's event-time column as an expression over its input.
@@ -171,6 +205,8 @@ impl Builder<'_> {
         }
         let input_width = tvf.input.schema().fields().len();
         self.node(&tvf.input)?;
+        // Late-row corrections upstream make this aggregate's input an updating stream.
+        let updating_input = self.corrects;
         let refers_to_window = |e: &Expr, schema: &DFSchema| -> bool {
             e.column_refs().iter().any(|c| schema.index_of_column(c).map(|i| i >= input_width).unwrap_or(false))
         };
@@ -228,6 +264,7 @@ impl Builder<'_> {
                 return Err(Error::sql(format!("aggregate {e} over window columns is not supported")));
             }
             let lowered = LoweredAggregateBuilder::new(e, agg_in, arrow_in, self.props, &planning).build()?;
+            crate::functions::check_aggregate(&lowered.aggregate, updating_input)?;
             if !lowered.order_bys.is_empty() {
                 return Err(Error::sql(format!("ordered aggregate {e} is not supported in windows yet")));
             }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_expr::PhysicalExpr;
 
+use crate::exec::deduplicate::Deduplicate;
 use crate::exec::filter::FilterOp;
 use crate::exec::operator::Operator;
 use crate::exec::project::ProjectOp;
@@ -64,6 +65,15 @@ pub enum OpSpec {
         /// Text for EXPLAIN.
         display: String,
     },
+    /// `DEDUPLICATE` (in a stage hash-partitioned by its keys).
+    Deduplicate {
+        /// Key expressions over the input.
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+        /// Filter size and horizon (validated when planned).
+        params: crate::plan::deduplicate::DedupParams,
+        /// Text for EXPLAIN.
+        display: String,
+    },
 }
 
 impl OpSpec {
@@ -76,6 +86,9 @@ impl OpSpec {
             OpSpec::WindowAssign { kind, time, schema } => {
                 Box::new(WindowAssign::new(*kind, Arc::clone(time), schema.clone()))
             }
+            OpSpec::Deduplicate { keys, params, .. } => Box::new(
+                Deduplicate::try_new(keys.clone(), *params).expect("DEDUPLICATE parameters are checked when planned"),
+            ),
         }
     }
 
@@ -86,6 +99,7 @@ impl OpSpec {
             OpSpec::Project { display, .. } => format!("Project: {display}"),
             OpSpec::WindowAggregate { display, .. } => format!("WindowAggregate: {display}"),
             OpSpec::WindowAssign { kind, time, .. } => format!("WindowAssign: {} on {time}", kind.describe()),
+            OpSpec::Deduplicate { display, .. } => format!("Deduplicate: {display}"),
         }
     }
 }
@@ -123,6 +137,7 @@ impl QueryPlan {
                 OpSpec::Project { .. } => "Project",
                 OpSpec::WindowAssign { .. } => "WindowAssign",
                 OpSpec::WindowAggregate { .. } => "WindowAggregate",
+                OpSpec::Deduplicate { .. } => "Deduplicate",
             })
             .collect()
     }
@@ -140,10 +155,10 @@ impl QueryPlan {
             .collect()
     }
 
-    /// Whether the query keeps state between rows (window aggregates), and so needs
-    /// checkpoints to recover and memory per open window and key.
+    /// Whether the query keeps state between rows (window aggregates, deduplication), and
+    /// so needs checkpoints to recover and memory per open window and key.
     pub fn is_stateful(&self) -> bool {
-        self.operators().contains(&"WindowAggregate")
+        self.operators().iter().any(|o| matches!(*o, "WindowAggregate" | "Deduplicate"))
     }
 
     /// The operator pipeline as text (EXPLAIN), top = sink side.
