@@ -216,9 +216,11 @@ mod tests {
 
     /// Keys with the watermark before each row.
     fn chunk(schema: &Arc<Schema>, rows: &[(i64, i64)]) -> Chunk {
-        let batch =
-            RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0)))])
-                .unwrap();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0)))],
+        )
+        .unwrap();
         let wm = Int64Array::from_iter_values(rows.iter().map(|r| r.1));
         Chunk { batch, row_watermarks: Some(Arc::new(wm)), ops: None }
     }

@@ -132,29 +132,38 @@ pub fn plan(
         };
         let idx = match name {
             Some(n) => ORDER.iter().position(|o| *o == n).ok_or_else(|| {
-                DataFusionError::Plan(format!("DEDUPLICATE has no argument named {n} (expected one of {})", ORDER.join(", ")))
+                DataFusionError::Plan(format!(
+                    "DEDUPLICATE has no argument named {n} (expected one of {})",
+                    ORDER.join(", ")
+                ))
             })?,
             None => {
                 next += 1;
                 next - 1
             }
         };
-        let slot = slots
-            .get_mut(idx)
-            .ok_or_else(|| DataFusionError::Plan(format!("DEDUPLICATE: too many arguments (expected {})", ORDER.join(", "))))?;
+        let slot = slots.get_mut(idx).ok_or_else(|| {
+            DataFusionError::Plan(format!("DEDUPLICATE: too many arguments (expected {})", ORDER.join(", ")))
+        })?;
         *slot = Some(value);
     }
     let [data, keys, capacity, fpp, horizon] = slots;
     let data = data.ok_or_else(|| DataFusionError::Plan("DEDUPLICATE: missing the input table (DATA)".into()))?;
-    let keys = keys.ok_or_else(|| DataFusionError::Plan("DEDUPLICATE: missing the key columns: DESCRIPTOR(event_id)".into()))?;
-    let keys = descriptor_columns(&keys)
-        .ok_or_else(|| DataFusionError::Plan(format!("DEDUPLICATE: the keys must be DESCRIPTOR(column, ..), got {keys}")))?;
+    let keys =
+        keys.ok_or_else(|| DataFusionError::Plan("DEDUPLICATE: missing the key columns: DESCRIPTOR(event_id)".into()))?;
+    let keys = descriptor_columns(&keys).ok_or_else(|| {
+        DataFusionError::Plan(format!("DEDUPLICATE: the keys must be DESCRIPTOR(column, ..), got {keys}"))
+    })?;
     let params = DedupParams {
         capacity: match capacity {
             None => DEFAULT_CAPACITY,
             Some(e) => match constant(e.clone(), ctx)?.cast_to(&datafusion::arrow::datatypes::DataType::Int64) {
                 Ok(ScalarValue::Int64(Some(n))) if n > 0 => n as usize,
-                _ => return Err(DataFusionError::Plan(format!("DEDUPLICATE: CAPACITY must be a positive integer, got {e}"))),
+                _ => {
+                    return Err(DataFusionError::Plan(format!(
+                        "DEDUPLICATE: CAPACITY must be a positive integer, got {e}"
+                    )))
+                }
             },
         },
         fpp: match fpp {

@@ -14,8 +14,8 @@ use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan};
 use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 
-use super::pipeline::{OpSpec, Partitioning, QueryPlan, StagePlan};
 use super::deduplicate::DeduplicateNode;
+use super::pipeline::{OpSpec, Partitioning, QueryPlan, StagePlan};
 use super::window_tvf::{WindowTvfNode, WINDOW_COLUMNS};
 use crate::error::{Error, Result};
 use crate::exec::groups::key_schema;
