@@ -20,6 +20,11 @@
 //! * `window/hop_wavecrest` vs `window/tumble_wavecrest`: HOP (slide = size / 10) must cost
 //!   < 2× TUMBLE per input event, i.e. its throughput must be > 0.5× TUMBLE's.
 //!
+//! * `distinct/approx_*` vs `distinct/exact_*`: `APPROX_COUNT_DISTINCT(bidder)` (HyperLogLog++)
+//!   vs exact `COUNT(DISTINCT bidder)` per auction per TUMBLE(10 s) and HOP(1 s, 10 s)
+//!   window; the setup also prints each query's operator state (snapshot bytes) at the end
+//!   of the input, before the final watermark fires the open windows.
+//!
 //! Run: `cargo bench --bench pipeline` (see `benches/README.md`).
 
 use std::hint::black_box;
@@ -60,6 +65,12 @@ const TUMBLE: &str = "SELECT window_start, window_end, auction, COUNT(*), SUM(pr
 const HOP: &str = "SELECT window_start, window_end, auction, COUNT(*), SUM(price), MAX(price) \
      FROM TABLE(HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND, INTERVAL '10' SECOND)) \
      GROUP BY window_start, window_end, auction";
+
+/// `{agg}` replaced by the distinct-count aggregate, `{tvf}` by the window.
+const DISTINCT: &str = "SELECT window_start, window_end, auction, {agg} \
+     FROM TABLE({tvf}) GROUP BY window_start, window_end, auction";
+const TUMBLE_TVF: &str = "TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND)";
+const HOP_TVF: &str = "HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND, INTERVAL '10' SECOND)";
 
 const DF_FILTER_PROJECT: &str = "SELECT auction, price * 2 FROM bids WHERE price > 100";
 
@@ -170,6 +181,23 @@ fn run_streaming(planner: &Planner, plan: &QueryPlan, batches: &[RecordBatch]) -
     rows
 }
 
+/// Bytes of operator state (snapshots) after all input, before the final watermark.
+fn state_bytes(planner: &Planner, plan: &QueryPlan, batches: &[RecordBatch]) -> usize {
+    let source = planner.source_plan(&plan.source).expect("source plan");
+    let mut assigner = WatermarkAssigner::new(source.watermark.expect("bids has a watermark"));
+    let mut ops: Vec<Box<dyn Operator>> =
+        plan.stages.iter().flat_map(|s| s.ops.iter().map(|o| o.build().expect("operator"))).collect();
+    for batch in batches {
+        let before = assigner.current();
+        let chunk = assigner.assign(Chunk::inserts(batch.clone())).expect("assign watermarks");
+        push_chunk(&mut ops, chunk).expect("push chunk");
+        if assigner.current() > before {
+            push_watermark(&mut ops, assigner.current()).expect("push watermark");
+        }
+    }
+    ops.iter_mut().map(|o| o.snapshot().expect("snapshot").len()).sum()
+}
+
 /// Checks that every complete 10 s pane holds at least 100 events per auction.
 fn check_panes(batches: &[RecordBatch], events: usize) {
     const PANE_MS: i64 = 10_000;
@@ -255,6 +283,25 @@ fn benches(c: &mut Criterion) {
     group.bench_function("tumble_wavecrest", |b| b.iter(|| black_box(run_streaming(&planner, &tumble, &batches))));
     group.bench_function("hop_wavecrest", |b| b.iter(|| black_box(run_streaming(&planner, &hop, &batches))));
     group.bench_function("tumble_datafusion", |b| b.iter(|| black_box(df.run(&df_tumble))));
+    group.finish();
+
+    let mut group = configure(c, "distinct", events);
+    for (window, tvf) in [("tumble", TUMBLE_TVF), ("hop", HOP_TVF)] {
+        let approx = plan(&planner, &DISTINCT.replace("{tvf}", tvf).replace("{agg}", "APPROX_COUNT_DISTINCT(bidder)"));
+        let exact = plan(&planner, &DISTINCT.replace("{tvf}", tvf).replace("{agg}", "COUNT(DISTINCT bidder)"));
+        assert_eq!(run_streaming(&planner, &approx, &batches), run_streaming(&planner, &exact, &batches));
+        eprintln!(
+            "distinct/{window}: state at end of input: approx {} bytes, exact {} bytes",
+            state_bytes(&planner, &approx, &batches),
+            state_bytes(&planner, &exact, &batches)
+        );
+        group.bench_function(format!("approx_{window}"), |b| {
+            b.iter(|| black_box(run_streaming(&planner, &approx, &batches)))
+        });
+        group.bench_function(format!("exact_{window}"), |b| {
+            b.iter(|| black_box(run_streaming(&planner, &exact, &batches)))
+        });
+    }
     group.finish();
 }
 

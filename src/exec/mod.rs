@@ -4,6 +4,7 @@ pub mod changelog;
 pub mod chunk;
 pub mod correction;
 pub mod current_watermark;
+pub mod deduplicate;
 pub mod delayed_column;
 pub mod emit_window_aggregate;
 pub mod event_time;

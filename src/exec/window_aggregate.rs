@@ -420,17 +420,26 @@ impl Operator for WindowAggregate {
         let mut out = Vec::new();
         let mut from = 0;
         if let Some(wm) = cols.row_wm.clone() {
+            let lateness = self.spec.lateness_ms;
             let mut fired = self.fire_index(self.watermark);
+            // Windows whose lateness ran out: corrections must be taken before a row too
+            // late for them lands in a pane they share with windows still open.
+            let mut expired = self.fire_index(self.watermark.saturating_sub(lateness));
             for i in 0..n {
                 let w = wm.value(i);
-                if w > self.watermark && self.fire_index(w) > fired {
+                let fire = w > self.watermark && self.fire_index(w) > fired;
+                let expire = lateness > 0 && self.fire_index(w.saturating_sub(lateness)) > expired;
+                if fire || expire {
                     let current = self.watermark;
                     self.add_rows(&cols, from, i, current)?;
                     if !self.dirty.is_empty() {
                         out.extend(self.correct()?);
                     }
-                    out.extend(self.advance(w)?);
-                    fired = self.fire_index(w);
+                    if fire {
+                        out.extend(self.advance(w)?);
+                        fired = self.fire_index(w);
+                    }
+                    expired = expired.max(self.fire_index(w.saturating_sub(lateness)));
                     from = i;
                 }
             }

@@ -13,9 +13,10 @@ use datafusion::common::DFSchema;
 use datafusion::execution::context::ExecutionProps;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, Filter, LogicalPlan};
-use datafusion::physical_expr::aggregate::{AggregateFunctionExpr, LoweredAggregateBuilder};
+use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 
+use super::deduplicate::DeduplicateNode;
 use super::pipeline::{OpSpec, Partitioning, QueryPlan, StagePlan};
 use super::planner::LATE_SUFFIX;
 use super::policy::{LatePolicy, TablePolicy};
@@ -175,7 +176,10 @@ impl Builder<'_> {
                     self.push(OpSpec::WindowAssign { kind: tvf.kind, time, schema: nullable(&tvf.schema) });
                     Ok(())
                 }
-                None => Err(Error::internal(format!("unknown plan node {}", ext.node.name()))),
+                None => match ext.node.as_any().downcast_ref::<DeduplicateNode>() {
+                    Some(d) => self.deduplicate(d),
+                    None => Err(Error::internal(format!("unknown plan node {}", ext.node.name()))),
+                },
             },
             LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {
                 Err(Error::sql("a continuous query needs a FROM clause naming a table"))
@@ -193,6 +197,36 @@ impl Builder<'_> {
                 }
             ))),
         }
+    }
+
+    /// `DEDUPLICATE`: a new stage hash-partitioned by the keys, so a key always meets the
+    /// same filters.
+    fn deduplicate(&mut self, d: &DeduplicateNode) -> Result<()> {
+        self.node(&d.input)?;
+        if self.updating {
+            return Err(Error::sql(
+                "DEDUPLICATE needs an append-only input, but its input is updating (it corrects earlier rows)",
+            ));
+        }
+        let schema = d.input.schema();
+        let keys = d
+            .key_indices
+            .iter()
+            .map(|&i| self.physical(&Expr::Column(schema.qualified_field(i).into()), schema))
+            .collect::<Result<Vec<_>>>()?;
+        // Builds the filters once so a CAPACITY too large fails now.
+        crate::exec::deduplicate::Deduplicate::try_new(keys.clone(), d.params)?;
+        let p = d.params;
+        let display = format!(
+            "keys=[{}], capacity={}, fpp={}, horizon={}",
+            d.keys.join(", "),
+            p.capacity,
+            p.fpp,
+            super::window::ms(p.horizon_ms)
+        );
+        let op = OpSpec::Deduplicate { keys: keys.clone(), params: p, display };
+        self.stages.push(StagePlan { partitioning: Partitioning::Hash(keys), ops: vec![op] });
+        Ok(())
     }
 
     /// The TVF's event-time column as an expression over its input.
@@ -402,6 +436,8 @@ impl Builder<'_> {
         for e in &a.aggr_expr {
             check_no_current_watermark(e)?;
             let lowered = LoweredAggregateBuilder::new(e, agg_in, agg_in.as_arrow(), self.props, &planning).build()?;
+            // Over an updating input the aggregate must take rows back.
+            crate::functions::check_aggregate(&lowered.aggregate, self.updating)?;
             if !lowered.order_bys.is_empty() {
                 return Err(Error::sql(format!("ordered aggregate {e} is not supported in {place} yet")));
             }
@@ -435,18 +471,6 @@ impl Builder<'_> {
         }
         let (aggregates, descs) = self.aggregates(a, "GROUP BY")?;
         let retracting = self.updating;
-        if retracting {
-            if let Some((agg, _)) = aggregates.iter().find(|(agg, _)| !is_retractable(agg)) {
-                return Err(Error::sql(format!(
-                    "{} cannot be maintained over an updating input (it cannot take back a row); COUNT, SUM and AVG can",
-                    if agg.is_distinct() {
-                        format!("{}(DISTINCT ..)", agg.fun().name().to_uppercase())
-                    } else {
-                        agg.fun().name().to_uppercase()
-                    }
-                )));
-            }
-        }
         let policy = self.table_policy();
         let display = format!(
             "keys=[{}], aggs=[{}]{}",
@@ -468,12 +492,6 @@ impl Builder<'_> {
         self.updating = true;
         Ok(())
     }
-}
-
-/// Whether an aggregate can take back a row it counted (`retract_batch`) exactly. Sliding
-/// MIN/MAX retract only in arrival order, so they are not.
-fn is_retractable(agg: &AggregateFunctionExpr) -> bool {
-    !agg.is_distinct() && matches!(agg.fun().name(), "count" | "sum" | "avg")
 }
 
 /// Whether `e` calls `CURRENT_WATERMARK`.

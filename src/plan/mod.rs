@@ -1,6 +1,7 @@
 //! Planning: statements → catalog changes and streaming query plans.
 
 pub mod catalog;
+pub mod deduplicate;
 pub mod lower;
 pub mod pipeline;
 pub mod planner;

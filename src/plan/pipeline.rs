@@ -13,6 +13,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_expr::PhysicalExpr;
 
 use crate::error::Result;
+use crate::exec::deduplicate::Deduplicate;
 use crate::exec::emit_window_aggregate::{EmitWindowAggregate, EmitWindowAggregateSpec};
 use crate::exec::filter::FilterOp;
 use crate::exec::late_split::{LateSplit, LateSplitSpec};
@@ -92,6 +93,15 @@ pub enum OpSpec {
         /// Text for EXPLAIN.
         display: String,
     },
+    /// `DEDUPLICATE` (in a stage hash-partitioned by its keys).
+    Deduplicate {
+        /// Key expressions over the input.
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+        /// Filter size and horizon (validated when planned).
+        params: crate::plan::deduplicate::DedupParams,
+        /// Text for EXPLAIN.
+        display: String,
+    },
 }
 
 impl OpSpec {
@@ -118,6 +128,7 @@ impl OpSpec {
             }
             OpSpec::UpdatingAggregate { spec, .. } => Box::new(UpdatingAggregate::new(Arc::clone(spec))?),
             OpSpec::EmitWindowAggregate { spec, .. } => Box::new(EmitWindowAggregate::new(Arc::clone(spec))?),
+            OpSpec::Deduplicate { keys, params, .. } => Box::new(Deduplicate::try_new(keys.clone(), *params)?),
         })
     }
 
@@ -133,6 +144,7 @@ impl OpSpec {
             OpSpec::LateSplit { spec } => {
                 format!("LateSplit: rows too late for {} to {}", spec.operator, spec.side_table)
             }
+            OpSpec::Deduplicate { display, .. } => format!("Deduplicate: {display}"),
         }
     }
 }
@@ -173,6 +185,7 @@ impl QueryPlan {
                 OpSpec::UpdatingAggregate { .. } => "UpdatingAggregate",
                 OpSpec::EmitWindowAggregate { .. } => "WindowAggregate",
                 OpSpec::LateSplit { .. } => "LateSplit",
+                OpSpec::Deduplicate { .. } => "Deduplicate",
             })
             .collect()
     }
@@ -191,10 +204,10 @@ impl QueryPlan {
             .collect()
     }
 
-    /// Whether the query keeps state between rows (aggregates), and so needs checkpoints
-    /// to recover and memory per open window and key.
+    /// Whether the query keeps state between rows (aggregates, deduplication), and
+    /// so needs checkpoints to recover and memory per open window and key.
     pub fn is_stateful(&self) -> bool {
-        self.operators().iter().any(|o| matches!(*o, "WindowAggregate" | "UpdatingAggregate"))
+        self.operators().iter().any(|o| matches!(*o, "WindowAggregate" | "UpdatingAggregate" | "Deduplicate"))
     }
 
     /// The operator pipeline as text (EXPLAIN), top = sink side.

@@ -110,6 +110,9 @@ impl RelationPlanner for WindowTvfPlanner {
             _ => return Ok(RelationPlanning::Original(Box::new(relation))),
         };
         let upper = name.to_ascii_uppercase();
+        if upper == "DEDUPLICATE" {
+            return super::deduplicate::plan(args, alias, ctx);
+        }
         if !matches!(upper.as_str(), "TUMBLE" | "HOP" | "CUMULATE") {
             if matches!(upper.as_str(), "SESSION" | "SLIDE") {
                 return Err(DataFusionError::Plan(format!("{upper} windows are not supported yet")));
@@ -243,7 +246,8 @@ fn descriptor_column(e: &ast::Expr) -> Option<String> {
     }
 }
 
-fn plan_input(data: &ast::Expr, ctx: &mut dyn RelationPlannerContext) -> DfResult<LogicalPlan> {
+/// Plans a TVF's input argument: `TABLE name` (rewritten to a name) or a subquery.
+pub(crate) fn plan_input(data: &ast::Expr, ctx: &mut dyn RelationPlannerContext) -> DfResult<LogicalPlan> {
     let factor = match data {
         ast::Expr::Identifier(id) => table_factor(ast::ObjectName::from(vec![id.clone()])),
         ast::Expr::CompoundIdentifier(parts) => table_factor(ast::ObjectName::from(parts.clone())),
@@ -352,6 +356,8 @@ fn is_time_attribute(plan: &LogicalPlan, col: &str) -> bool {
         LogicalPlan::Extension(ext) => match ext.node.as_any().downcast_ref::<WindowTvfNode>() {
             Some(_) if col.eq_ignore_ascii_case("window_time") => true,
             Some(tvf) => is_time_attribute(&tvf.input, col),
+            // DEDUPLICATE passes its input's columns through unchanged.
+            None if ext.node.name() == "Deduplicate" => ext.node.inputs().iter().any(|i| is_time_attribute(i, col)),
             None => false,
         },
         LogicalPlan::Aggregate(a) => {
@@ -365,7 +371,7 @@ fn is_time_attribute(plan: &LogicalPlan, col: &str) -> bool {
 }
 
 /// Evaluates an interval literal to milliseconds.
-fn interval_ms(e: ast::Expr, ctx: &mut dyn RelationPlannerContext) -> DfResult<i64> {
+pub(crate) fn interval_ms(e: ast::Expr, ctx: &mut dyn RelationPlannerContext) -> DfResult<i64> {
     let text = e.to_string();
     let expr = ctx.sql_to_expr(e, &DFSchema::empty())?;
     let value = match expr {

@@ -12,8 +12,8 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-/// Window table functions whose first argument is a table.
-pub const WINDOW_TVFS: &[&str] = &["TUMBLE", "HOP", "CUMULATE", "SESSION", "SLIDE"];
+/// Table functions whose first argument is a table (the window TVFs and `DEDUPLICATE`).
+pub const WINDOW_TVFS: &[&str] = &["TUMBLE", "HOP", "CUMULATE", "SESSION", "SLIDE", "DEDUPLICATE"];
 
 /// Rewrites every window TVF's bare-table first argument (positional or `DATA =>`).
 pub fn expose_tvf_tables(query: &mut Query) {

@@ -8,3 +8,4 @@ mod oracle_late;
 mod oracle_updating;
 mod parallel;
 mod queries;
+mod sketch;
