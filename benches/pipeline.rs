@@ -141,6 +141,31 @@ fn bid_batches(schema: &SchemaRef, events: usize) -> Vec<RecordBatch> {
     batches
 }
 
+/// The same batches with every 100th event moved 2–10 s back in event time: behind the
+/// watermark (delay 2 s), often in a window that already fired, but within 10 s of
+/// allowed lateness — each such row is a correction.
+fn with_late_events(batches: &[RecordBatch]) -> Vec<RecordBatch> {
+    let mut rng = Rng(7);
+    let mut seen = 0usize;
+    batches
+        .iter()
+        .map(|b| {
+            let ts = b.column(3).as_any().downcast_ref::<TimestampMillisecondArray>().expect("ts column");
+            let moved: TimestampMillisecondArray = ts
+                .values()
+                .iter()
+                .map(|&t| {
+                    seen += 1;
+                    Some(if seen % 100 == 0 { t - 2_000 - rng.below(8_000) as i64 } else { t })
+                })
+                .collect();
+            let mut columns = b.columns().to_vec();
+            columns[3] = Arc::new(moved);
+            RecordBatch::try_new(b.schema(), columns).expect("same schema")
+        })
+        .collect()
+}
+
 /// A planner with the `bids` table declared.
 fn planner() -> Planner {
     let mut planner = Planner::new();
@@ -283,6 +308,21 @@ fn benches(c: &mut Criterion) {
     group.bench_function("tumble_wavecrest", |b| b.iter(|| black_box(run_streaming(&planner, &tumble, &batches))));
     group.bench_function("hop_wavecrest", |b| b.iter(|| black_box(run_streaming(&planner, &hop, &batches))));
     group.bench_function("tumble_datafusion", |b| b.iter(|| black_box(df.run(&df_tumble))));
+    group.finish();
+
+    // Allowed lateness: TUMBLE with 'lateness' = '10 s' on the data as is, and with 1% of
+    // the events late within the lateness (each one a -U/+U correction).
+    let mut late_planner = self::planner();
+    late_planner.set_default_policy("lateness", "10 s").expect("lateness");
+    let tumble_late = plan(&late_planner, TUMBLE);
+    let late_batches = with_late_events(&batches);
+    let mut group = configure(c, "lateness", events);
+    group.bench_function("tumble_on_time", |b| {
+        b.iter(|| black_box(run_streaming(&late_planner, &tumble_late, &batches)))
+    });
+    group.bench_function("tumble_1pct_late", |b| {
+        b.iter(|| black_box(run_streaming(&late_planner, &tumble_late, &late_batches)))
+    });
     group.finish();
 
     let mut group = configure(c, "distinct", events);

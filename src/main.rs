@@ -148,7 +148,7 @@ async fn run_script(sql: &str, format: OutputFormat, explain_only: bool) -> Resu
     let secs = started.elapsed().as_secs_f64();
     let rows_in = metrics.rows_in();
     eprintln!(
-        "wavecrest: {} rows in, {} rows out, {} late rows dropped, {} bad rows skipped, {} dead-lettered, {:.2} s ({:.0} rows/s)",
+        "wavecrest: {} rows in, {} rows out, {} rows too late, {} bad rows skipped, {} dead-lettered, {:.2} s ({:.0} rows/s)",
         rows_in,
         metrics.rows_out.load(std::sync::atomic::Ordering::Relaxed),
         metrics.late_dropped.load(std::sync::atomic::Ordering::Relaxed),

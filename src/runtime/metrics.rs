@@ -13,7 +13,8 @@ pub struct JobMetrics {
     pub sources: Mutex<Vec<(String, Arc<SourceCounters>)>>,
     /// Rows written to sinks.
     pub rows_out: AtomicU64,
-    /// Rows dropped as too late, over all operators.
+    /// Rows too late for every window they belong to, over all operators: dropped, or
+    /// routed to `<table>__late` under `'late.policy' = 'side-output'`.
     pub late_dropped: AtomicU64,
     /// Rows dropped by windows because their event time was NULL.
     pub no_event_time: AtomicU64,
