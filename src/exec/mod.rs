@@ -11,6 +11,7 @@ pub mod event_time;
 pub mod filter;
 pub mod groups;
 pub mod late_split;
+pub mod match_eval;
 pub mod match_pattern;
 pub mod operator;
 pub mod project;
