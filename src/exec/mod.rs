@@ -13,6 +13,7 @@ pub mod groups;
 pub mod late_split;
 pub mod match_eval;
 pub mod match_pattern;
+pub mod match_recognize;
 pub mod operator;
 pub mod project;
 pub mod row_group;

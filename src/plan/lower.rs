@@ -17,6 +17,7 @@ use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 
 use super::deduplicate::DeduplicateNode;
+use super::match_recognize::MatchRecognizeNode;
 use super::pipeline::{OpSpec, Partitioning, QueryPlan, StagePlan};
 use super::planner::LATE_SUFFIX;
 use super::policy::{LatePolicy, TablePolicy};
@@ -178,7 +179,10 @@ impl Builder<'_> {
                 }
                 None => match ext.node.as_any().downcast_ref::<DeduplicateNode>() {
                     Some(d) => self.deduplicate(d),
-                    None => Err(Error::internal(format!("unknown plan node {}", ext.node.name()))),
+                    None => match ext.node.as_any().downcast_ref::<MatchRecognizeNode>() {
+                        Some(m) => self.match_recognize(m),
+                        None => Err(Error::internal(format!("unknown plan node {}", ext.node.name()))),
+                    },
                 },
             },
             LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {
@@ -226,6 +230,25 @@ impl Builder<'_> {
         );
         let op = OpSpec::Deduplicate { keys: keys.clone(), params: p, display };
         self.stages.push(StagePlan { partitioning: Partitioning::Hash(keys), ops: vec![op] });
+        Ok(())
+    }
+
+    /// `MATCH_RECOGNIZE`: a new stage hash-partitioned by PARTITION BY (one worker without).
+    fn match_recognize(&mut self, m: &MatchRecognizeNode) -> Result<()> {
+        self.node(&m.input)?;
+        if self.updating {
+            return Err(Error::sql("MATCH_RECOGNIZE needs an append-only input, but its input is updating"));
+        }
+        if self.table_policy().late_policy == LatePolicy::SideOutput {
+            return Err(Error::sql(
+                "'late.policy' = 'side-output' is not supported for MATCH_RECOGNIZE yet (its late rows are dropped and counted)",
+            ));
+        }
+        let spec = super::match_lower::spec(m, self.props)?;
+        let partitioning =
+            if spec.partition.is_empty() { Partitioning::Single } else { Partitioning::Hash(spec.partition.clone()) };
+        let op = OpSpec::MatchRecognize { spec: Arc::new(spec), display: m.text.clone() };
+        self.stages.push(StagePlan { partitioning, ops: vec![op] });
         Ok(())
     }
 

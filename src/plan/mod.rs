@@ -3,6 +3,9 @@
 pub mod catalog;
 pub mod deduplicate;
 pub mod lower;
+pub mod match_expr;
+pub mod match_lower;
+pub mod match_recognize;
 pub mod pipeline;
 pub mod planner;
 pub mod policy;

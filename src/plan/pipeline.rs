@@ -17,6 +17,7 @@ use crate::exec::deduplicate::Deduplicate;
 use crate::exec::emit_window_aggregate::{EmitWindowAggregate, EmitWindowAggregateSpec};
 use crate::exec::filter::FilterOp;
 use crate::exec::late_split::{LateSplit, LateSplitSpec};
+use crate::exec::match_recognize::{MatchRecognize, MatchRecognizeSpec};
 use crate::exec::operator::Operator;
 use crate::exec::project::ProjectOp;
 use crate::exec::updating_aggregate::{UpdatingAggregate, UpdatingAggregateSpec};
@@ -93,6 +94,13 @@ pub enum OpSpec {
         /// Text for EXPLAIN.
         display: String,
     },
+    /// `MATCH_RECOGNIZE` (in a stage hash-partitioned by `PARTITION BY`).
+    MatchRecognize {
+        /// The operator's plan.
+        spec: Arc<MatchRecognizeSpec>,
+        /// Text for EXPLAIN.
+        display: String,
+    },
     /// `DEDUPLICATE` (in a stage hash-partitioned by its keys).
     Deduplicate {
         /// Key expressions over the input.
@@ -129,6 +137,7 @@ impl OpSpec {
             OpSpec::UpdatingAggregate { spec, .. } => Box::new(UpdatingAggregate::new(Arc::clone(spec))?),
             OpSpec::EmitWindowAggregate { spec, .. } => Box::new(EmitWindowAggregate::new(Arc::clone(spec))?),
             OpSpec::Deduplicate { keys, params, .. } => Box::new(Deduplicate::try_new(keys.clone(), *params)?),
+            OpSpec::MatchRecognize { spec, .. } => Box::new(MatchRecognize::try_new(Arc::clone(spec))?),
         })
     }
 
@@ -145,6 +154,7 @@ impl OpSpec {
                 format!("LateSplit: rows too late for {} to {}", spec.operator, spec.side_table)
             }
             OpSpec::Deduplicate { display, .. } => format!("Deduplicate: {display}"),
+            OpSpec::MatchRecognize { display, .. } => format!("MatchRecognize: {display}"),
         }
     }
 }
@@ -186,6 +196,7 @@ impl QueryPlan {
                 OpSpec::EmitWindowAggregate { .. } => "WindowAggregate",
                 OpSpec::LateSplit { .. } => "LateSplit",
                 OpSpec::Deduplicate { .. } => "Deduplicate",
+                OpSpec::MatchRecognize { .. } => "MatchRecognize",
             })
             .collect()
     }
@@ -207,7 +218,9 @@ impl QueryPlan {
     /// Whether the query keeps state between rows (aggregates, deduplication), and
     /// so needs checkpoints to recover and memory per open window and key.
     pub fn is_stateful(&self) -> bool {
-        self.operators().iter().any(|o| matches!(*o, "WindowAggregate" | "UpdatingAggregate" | "Deduplicate"))
+        self.operators()
+            .iter()
+            .any(|o| matches!(*o, "WindowAggregate" | "UpdatingAggregate" | "Deduplicate" | "MatchRecognize"))
     }
 
     /// The operator pipeline as text (EXPLAIN), top = sink side.

@@ -98,6 +98,9 @@ pub struct WindowTvfPlanner;
 
 impl RelationPlanner for WindowTvfPlanner {
     fn plan_relation(&self, relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfResult<RelationPlanning> {
+        if matches!(relation, TableFactor::MatchRecognize { .. }) {
+            return super::match_recognize::plan(relation, ctx);
+        }
         let (name, args, alias) = match &relation {
             TableFactor::TableFunction { expr: ast::Expr::Function(f), alias } => match &f.args {
                 FunctionArguments::List(list) => (f.name.to_string(), list.args.clone(), alias.clone()),
@@ -336,7 +339,7 @@ fn check_time_attribute(input: &LogicalPlan, col: &str) -> DfResult<()> {
 /// Whether `col` of `plan`'s output is an event-time attribute: a table's `WATERMARK FOR`
 /// column, or a window's `window_time`, reached through plain column references only
 /// (an expression over the attribute, even `ts + 0`, is an ordinary timestamp, as in Flink).
-fn is_time_attribute(plan: &LogicalPlan, col: &str) -> bool {
+pub(crate) fn is_time_attribute(plan: &LogicalPlan, col: &str) -> bool {
     match plan {
         LogicalPlan::TableScan(scan) => datafusion::datasource::source_as_provider(&scan.source)
             .ok()

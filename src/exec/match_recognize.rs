@@ -1,0 +1,521 @@
+//! `MATCH_RECOGNIZE`: streaming row pattern recognition per partition.
+//!
+//! ```text
+//! rows ──▶ late? (time < watermark before the row) ──yes──▶ dropped, counted
+//!            │ no
+//!            ▼
+//!   pending rows of the partition (any order)
+//!            │ watermark w passes them (time ≤ w; time < w with further ORDER BY keys)
+//!            ▼
+//!   final rows, sorted by (time, further ORDER BY keys, arrival)
+//!   [ history for PREV | start ─── partial match ─── avail )
+//!            │ the matcher runs from `start`: Match → emit (+I), skip; NoMatch → start + 1;
+//!            │ NeedMore (a preferred match could still grow or appear) → wait
+//!            ▼
+//!   rows before `start` minus the PREV history are released (memory stays bounded by
+//!   the partial match and its look-back)
+//! ```
+//!
+//! Rows only become final once the watermark passes them, so no row can arrive later in
+//! front of them: results never depend on arrival order within the watermark delay nor
+//! on batch boundaries. Matches are emitted as `+I` when the watermark makes them certain;
+//! the final watermark (`i64::MAX`, end of a bounded input) ends every partition, so
+//! partial matches fail and `$` matches at the last row.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{concat_batches, take_record_batch};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::physical_expr::PhysicalExpr;
+use serde::{Deserialize, Serialize};
+
+use super::chunk::Chunk;
+use super::event_time::millis;
+use super::match_eval::{MatchExpr, MatchView};
+use super::match_pattern::{Outcome, Pattern, Program, Verdict};
+use super::operator::Operator;
+use super::state_codec::{decode_arrays, encode_arrays};
+use crate::error::{Error, Result};
+
+/// `ONE ROW PER MATCH` or `ALL ROWS PER MATCH`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
+pub enum RowsPerMatch {
+    /// One row per match: partition columns and measures (final semantics).
+    One,
+    /// Every row of a match: input columns and measures (running semantics).
+    All,
+}
+
+/// Where the search for the next match starts (`AFTER MATCH SKIP ..`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
+pub enum AfterMatch {
+    /// `PAST LAST ROW` (the default).
+    PastLastRow,
+    /// `TO NEXT ROW`: the row after the match's first row.
+    ToNextRow,
+    /// `TO FIRST v`: the first row mapped to variable `v`.
+    ToFirst(u16),
+    /// `TO LAST v`: the last row mapped to variable `v`.
+    ToLast(u16),
+}
+
+/// The plan of one `MATCH_RECOGNIZE` operator.
+#[derive(Debug)]
+pub struct MatchRecognizeSpec {
+    /// `PARTITION BY` expressions over the input.
+    pub partition: Vec<Arc<dyn PhysicalExpr>>,
+    /// The event-time attribute (the first `ORDER BY` key).
+    pub time: Arc<dyn PhysicalExpr>,
+    /// Further `ORDER BY` keys (ties of time), with `descending` flags.
+    pub order: Vec<(Arc<dyn PhysicalExpr>, bool)>,
+    /// The pattern over variable indices.
+    pub pattern: Pattern,
+    /// Variable names by index.
+    pub var_names: Vec<String>,
+    /// `DEFINE` condition per variable (`None`: matches every row).
+    pub defines: Vec<Option<MatchExpr>>,
+    /// `MEASURES`, in output order.
+    pub measures: Vec<MatchExpr>,
+    /// Output shape.
+    pub rows_per_match: RowsPerMatch,
+    /// `AFTER MATCH SKIP`.
+    pub after_match: AfterMatch,
+    /// The input schema (all fields nullable).
+    pub input_schema: SchemaRef,
+    /// The output schema.
+    pub schema: SchemaRef,
+}
+
+/// One partition's rows and matching position.
+struct Partition {
+    /// Final rows in order; row 0 is the partition's row number `base`.
+    rows: RecordBatch,
+    base: u64,
+    /// Where the next match search starts (index into `rows`).
+    start: usize,
+    /// Rows not final yet, in arrival order, and their times.
+    pending: RecordBatch,
+    pending_times: Vec<i64>,
+    /// Matches emitted so far.
+    matches: u64,
+    /// Whether final rows arrived since the last search (or the input ended).
+    dirty: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PartitionSnapshot {
+    key: Vec<u8>,
+    rows: Vec<u8>,
+    base: u64,
+    start: usize,
+    pending: Vec<u8>,
+    pending_times: Vec<i64>,
+    matches: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    watermark: i64,
+    late: u64,
+    without_time: u64,
+    partitions: Vec<PartitionSnapshot>,
+}
+
+/// The operator. See the module docs.
+pub struct MatchRecognize {
+    spec: Arc<MatchRecognizeSpec>,
+    program: Program,
+    keys: Option<RowConverter>,
+    order: Option<RowConverter>,
+    partitions: BTreeMap<Vec<u8>, Partition>,
+    watermark: i64,
+    late: u64,
+    without_time: u64,
+    /// Rows kept before `start` for `PREV`.
+    history: usize,
+    /// Rows after a match's last row its measures read (`NEXT`).
+    lookahead: usize,
+}
+
+impl MatchRecognize {
+    /// A fresh operator with no rows.
+    pub fn try_new(spec: Arc<MatchRecognizeSpec>) -> Result<Self> {
+        let converter = |fields: Vec<SortField>| -> Result<Option<RowConverter>> {
+            Ok(if fields.is_empty() { None } else { Some(RowConverter::new(fields)?) })
+        };
+        let schema = &spec.input_schema;
+        let keys =
+            converter(spec.partition.iter().map(|e| Ok(SortField::new(e.data_type(schema)?))).collect::<Result<_>>()?)?;
+        let order = converter(
+            spec.order
+                .iter()
+                .map(|(e, desc)| {
+                    let opts = datafusion::arrow::compute::SortOptions { descending: *desc, nulls_first: !*desc };
+                    Ok(SortField::new_with_options(e.data_type(schema)?, opts))
+                })
+                .collect::<Result<_>>()?,
+        )?;
+        let all = spec.defines.iter().flatten().chain(&spec.measures);
+        let history = all.clone().map(MatchExpr::lookbehind).max().unwrap_or(0) as usize;
+        let lookahead = spec.measures.iter().map(MatchExpr::lookahead).max().unwrap_or(0) as usize;
+        Ok(MatchRecognize {
+            program: Program::compile(&spec.pattern),
+            spec,
+            keys,
+            order,
+            partitions: BTreeMap::new(),
+            watermark: i64::MIN,
+            late: 0,
+            without_time: 0,
+            history,
+            lookahead,
+        })
+    }
+
+    /// Rows held in state (final and pending), for tests and metrics.
+    pub fn held_rows(&self) -> usize {
+        self.partitions.values().map(|p| p.rows.num_rows() + p.pending.num_rows()).sum()
+    }
+
+    fn empty(&self) -> RecordBatch {
+        RecordBatch::new_empty(self.spec.input_schema.clone())
+    }
+
+    /// Moves pending rows the watermark has passed to the final rows, in order.
+    fn release(&self, p: &mut Partition, watermark: i64) -> Result<()> {
+        if p.pending.num_rows() == 0 {
+            return Ok(());
+        }
+        let mut idx: Vec<usize> = (0..p.pending.num_rows()).collect();
+        match &self.order {
+            None => idx.sort_by_key(|&i| p.pending_times[i]),
+            Some(conv) => {
+                let cols = self
+                    .spec
+                    .order
+                    .iter()
+                    .map(|(e, _)| Ok(e.evaluate(&p.pending)?.into_array(p.pending.num_rows())?))
+                    .collect::<Result<Vec<_>>>()?;
+                let rows = conv.convert_columns(&cols)?;
+                idx.sort_by(|&a, &b| p.pending_times[a].cmp(&p.pending_times[b]).then(rows.row(a).cmp(&rows.row(b))));
+            }
+        }
+        // With further ORDER BY keys a row at time w may still arrive and sort before one
+        // already here, so only rows strictly before the watermark are final.
+        let is_done =
+            |t: i64| watermark == i64::MAX || if self.order.is_some() { t < watermark } else { t <= watermark };
+        let n_final = idx.iter().take_while(|&&i| is_done(p.pending_times[i])).count();
+        if n_final == 0 {
+            return Ok(());
+        }
+        let take = |ids: &[usize]| {
+            take_record_batch(&p.pending, &UInt32Array::from_iter_values(ids.iter().map(|&i| i as u32)))
+        };
+        let done = take(&idx[..n_final])?;
+        let rest = take(&idx[n_final..])?;
+        p.pending_times = idx[n_final..].iter().map(|&i| p.pending_times[i]).collect();
+        p.pending = rest;
+        p.rows = concat_batches(&self.spec.input_schema, [&p.rows, &done])?;
+        p.dirty = true;
+        Ok(())
+    }
+
+    /// Searches a partition for matches over its final rows; returns the output rows.
+    fn run(&self, p: &mut Partition, is_final: bool) -> Result<Vec<RecordBatch>> {
+        let spec = &self.spec;
+        let avail = p.rows.num_rows();
+        let mut out = Vec::new();
+        // Conditions of the current row alone, for rows from `cache_start` on.
+        let cache_start = p.start;
+        let cache = self.context_free_conditions(p, is_final)?;
+        while p.start < avail {
+            let start = p.start;
+            let number = p.matches + 1;
+            let partition_start = (p.base == 0).then_some(0);
+            let rows = &p.rows;
+            let mut test = |var: u16, row: usize, path: &[(usize, u16)]| -> Result<Verdict> {
+                let Some(cond) = &spec.defines[var as usize] else { return Ok(Verdict::True) };
+                let verdict = match &cache[var as usize] {
+                    Some(c) => c[row - cache_start],
+                    None => {
+                        let view = MatchView {
+                            rows,
+                            avail,
+                            is_final,
+                            path,
+                            position: path.len() - 1,
+                            match_number: number,
+                            var_names: &spec.var_names,
+                        };
+                        cond.conditions(&rows.slice(row, 1), &[view])?[0]
+                    }
+                };
+                Ok(match verdict {
+                    Some(true) => Verdict::True,
+                    Some(false) => Verdict::False,
+                    None => Verdict::NeedMore,
+                })
+            };
+            match self.program.find(start, avail, is_final, partition_start, &mut test)? {
+                Outcome::NeedMore => break,
+                Outcome::NoMatch => p.start += 1,
+                Outcome::Match(path) => {
+                    let (Some(&(first, _)), Some(&(last, _))) = (path.first(), path.last()) else {
+                        // The planner refuses patterns that can match no rows.
+                        return Err(Error::internal("MATCH_RECOGNIZE found an empty match"));
+                    };
+                    if !is_final && last + self.lookahead >= avail {
+                        break; // measures read rows after the match that are not final yet
+                    }
+                    out.push(self.output(p, &path, number, is_final)?);
+                    p.matches = number;
+                    p.start = self.skip_target(&path, first, last)?;
+                }
+            }
+        }
+        // Release rows no match can reach any more.
+        let keep_from = p.start.saturating_sub(self.history).min(avail);
+        if keep_from > 0 {
+            p.rows = p.rows.slice(keep_from, avail - keep_from);
+            p.base += keep_from as u64;
+            p.start -= keep_from;
+        }
+        Ok(out)
+    }
+
+    /// Conditions that read only the current row (and fixed offsets from it), for every row
+    /// from `start` on, evaluated in one batch per variable.
+    fn context_free_conditions(&self, p: &Partition, is_final: bool) -> Result<Vec<Option<Vec<Option<bool>>>>> {
+        let avail = p.rows.num_rows();
+        let n = avail - p.start;
+        let mut out = Vec::with_capacity(self.spec.defines.len());
+        for (var, cond) in self.spec.defines.iter().enumerate() {
+            let var = var as u16;
+            match cond {
+                Some(c) if c.is_context_free(var) => {
+                    let paths: Vec<[(usize, u16); 1]> = (p.start..avail).map(|i| [(i, var)]).collect();
+                    let views: Vec<MatchView> = paths
+                        .iter()
+                        .map(|path| MatchView {
+                            rows: &p.rows,
+                            avail,
+                            is_final,
+                            path,
+                            position: 0,
+                            match_number: p.matches + 1,
+                            var_names: &self.spec.var_names,
+                        })
+                        .collect();
+                    out.push(Some(c.conditions(&p.rows.slice(p.start, n), &views)?));
+                }
+                _ => out.push(None),
+            }
+        }
+        Ok(out)
+    }
+
+    fn skip_target(&self, path: &[(usize, u16)], first: usize, last: usize) -> Result<usize> {
+        let (var, pick_last, clause) = match self.spec.after_match {
+            AfterMatch::PastLastRow => return Ok(last + 1),
+            AfterMatch::ToNextRow => return Ok(first + 1),
+            AfterMatch::ToFirst(v) => (v, false, "TO FIRST"),
+            AfterMatch::ToLast(v) => (v, true, "TO LAST"),
+        };
+        let name = &self.spec.var_names[var as usize];
+        let mut rows = path.iter().filter(|(_, v)| *v == var).map(|(r, _)| *r);
+        let target = if pick_last { rows.next_back() } else { rows.next() };
+        match target {
+            None => Err(Error::data(format!(
+                "AFTER MATCH SKIP {clause} {name}: the match has no row mapped to {name} (SQL:2016 makes this an error)"
+            ))),
+            Some(t) if t == first => Err(Error::data(format!(
+                "AFTER MATCH SKIP {clause} {name} would restart at the first row of the match (an endless loop; SQL:2016 makes this an error)"
+            ))),
+            Some(t) => Ok(t),
+        }
+    }
+
+    /// The output rows of one match.
+    fn output(&self, p: &Partition, path: &[(usize, u16)], number: u64, is_final: bool) -> Result<RecordBatch> {
+        let spec = &self.spec;
+        let view = |position| MatchView {
+            rows: &p.rows,
+            avail: p.rows.num_rows(),
+            is_final,
+            path,
+            position,
+            match_number: number,
+            var_names: &spec.var_names,
+        };
+        let (base, views, mut columns): (RecordBatch, Vec<MatchView>, Vec<ArrayRef>) = match spec.rows_per_match {
+            RowsPerMatch::One => {
+                let base = p.rows.slice(path[path.len() - 1].0, 1);
+                let keys =
+                    spec.partition.iter().map(|k| Ok(k.evaluate(&base)?.into_array(1)?)).collect::<Result<Vec<_>>>()?;
+                (base, vec![view(path.len() - 1)], keys)
+            }
+            RowsPerMatch::All => {
+                let base = p.rows.slice(path[0].0, path.len());
+                let columns = base.columns().to_vec();
+                (base, (0..path.len()).map(view).collect(), columns)
+            }
+        };
+        for m in &spec.measures {
+            let values =
+                m.evaluate(&base, &views)?.ok_or_else(|| Error::internal("a measure read a row that is not final"))?;
+            columns.push(values);
+        }
+        Ok(RecordBatch::try_new(spec.schema.clone(), columns)?)
+    }
+
+    fn key_of(&self, keys: &Option<datafusion::arrow::row::Rows>, i: usize) -> Vec<u8> {
+        keys.as_ref().map(|k| k.row(i).as_ref().to_vec()).unwrap_or_default()
+    }
+
+    fn new_partition(&self) -> Partition {
+        Partition {
+            rows: self.empty(),
+            base: 0,
+            start: 0,
+            pending: self.empty(),
+            pending_times: vec![],
+            matches: 0,
+            dirty: false,
+        }
+    }
+}
+
+impl Operator for MatchRecognize {
+    fn name(&self) -> &str {
+        "MatchRecognize"
+    }
+
+    fn on_chunk(&mut self, chunk: Chunk) -> Result<Vec<Chunk>> {
+        if chunk.ops.is_some() {
+            return Err(Error::internal("MATCH_RECOGNIZE got an updating input; the planner should have refused it"));
+        }
+        let batch = RecordBatch::try_new(self.spec.input_schema.clone(), chunk.batch.columns().to_vec())?;
+        let n = batch.num_rows();
+        let times = millis(&self.spec.time, &batch)?;
+        let key_rows = match &self.keys {
+            Some(conv) => {
+                let cols = self
+                    .spec
+                    .partition
+                    .iter()
+                    .map(|k| Ok(k.evaluate(&batch)?.into_array(n)?))
+                    .collect::<Result<Vec<_>>>()?;
+                Some(conv.convert_columns(&cols)?)
+            }
+            None => None,
+        };
+        let mut groups: BTreeMap<Vec<u8>, Vec<u32>> = BTreeMap::new();
+        for i in 0..n {
+            if times.is_null(i) {
+                self.without_time += 1;
+                continue;
+            }
+            let t = times.value(i);
+            let before = chunk.row_watermarks.as_ref().map_or(self.watermark, |w| w.value(i));
+            // A row behind the watermark could not be placed before rows already final.
+            if t < before || t < self.watermark {
+                self.late += 1;
+                continue;
+            }
+            groups.entry(self.key_of(&key_rows, i)).or_default().push(i as u32);
+        }
+        for (key, ids) in groups {
+            let rows = take_record_batch(&batch, &UInt32Array::from(ids.clone()))?;
+            let fresh = self.new_partition();
+            let p = self.partitions.entry(key).or_insert(fresh);
+            p.pending = concat_batches(&self.spec.input_schema, [&p.pending, &rows])?;
+            p.pending_times.extend(ids.iter().map(|&i| times.value(i as usize)));
+        }
+        Ok(vec![])
+    }
+
+    fn on_watermark(&mut self, watermark: i64) -> Result<Vec<Chunk>> {
+        if watermark <= self.watermark {
+            return Ok(vec![]);
+        }
+        self.watermark = watermark;
+        let is_final = watermark == i64::MAX;
+        let mut partitions = std::mem::take(&mut self.partitions);
+        let mut out = Vec::new();
+        let result = (|| -> Result<()> {
+            for p in partitions.values_mut() {
+                self.release(p, watermark)?;
+                if p.dirty || is_final {
+                    p.dirty = false;
+                    out.extend(self.run(p, is_final)?.into_iter().map(Chunk::inserts));
+                }
+            }
+            Ok(())
+        })();
+        // Partitions holding nothing but their match count are kept: MATCH_NUMBER continues.
+        self.partitions = partitions;
+        result?;
+        Ok(out)
+    }
+
+    fn on_end(&mut self) -> Result<Vec<Chunk>> {
+        self.on_watermark(i64::MAX)
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<u8>> {
+        let mut partitions = Vec::new();
+        for (key, p) in &self.partitions {
+            partitions.push(PartitionSnapshot {
+                key: key.clone(),
+                rows: encode_arrays(p.rows.columns())?,
+                base: p.base,
+                start: p.start,
+                pending: encode_arrays(p.pending.columns())?,
+                pending_times: p.pending_times.clone(),
+                matches: p.matches,
+            });
+        }
+        let snap = Snapshot { watermark: self.watermark, late: self.late, without_time: self.without_time, partitions };
+        serde_json::to_vec(&snap).map_err(|e| Error::internal(format!("snapshot: {e}")))
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<()> {
+        let snap: Snapshot = serde_json::from_slice(state).map_err(|e| Error::internal(format!("restore: {e}")))?;
+        let batch = |bytes: &[u8]| -> Result<RecordBatch> {
+            Ok(RecordBatch::try_new(self.spec.input_schema.clone(), decode_arrays(bytes)?)?)
+        };
+        let mut partitions = BTreeMap::new();
+        for p in snap.partitions {
+            let part = Partition {
+                rows: batch(&p.rows)?,
+                base: p.base,
+                start: p.start,
+                pending: batch(&p.pending)?,
+                pending_times: p.pending_times,
+                matches: p.matches,
+                dirty: false,
+            };
+            partitions.insert(p.key, part);
+        }
+        self.partitions = partitions;
+        self.watermark = snap.watermark;
+        self.late = snap.late;
+        self.without_time = snap.without_time;
+        Ok(())
+    }
+
+    fn late_rows(&self) -> u64 {
+        self.late
+    }
+
+    fn rows_without_time(&self) -> u64 {
+        self.without_time
+    }
+
+    fn state_keys(&self) -> usize {
+        self.partitions.len()
+    }
+}

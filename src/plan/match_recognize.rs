@@ -1,0 +1,331 @@
+//! `MATCH_RECOGNIZE` in `FROM`: planned by the relation planner into a logical extension
+//! node that lowering turns into [`crate::exec::match_recognize`].
+//!
+//! Output: `ONE ROW PER MATCH` gives the `PARTITION BY` columns then the measures;
+//! `ALL ROWS PER MATCH` gives every input column then the measures (running semantics).
+//! `AFTER MATCH SKIP PAST LAST ROW` is the default, as in SQL:2016 (Flink differs).
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::common::{DFSchema, DFSchemaRef};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::planner::{PlannedRelation, RelationPlannerContext, RelationPlanning};
+use datafusion::logical_expr::{Expr, ExprSchemable, Extension, LogicalPlan, UserDefinedLogicalNodeCore};
+use datafusion::sql::sqlparser::ast::{
+    self, AfterMatchSkip, MatchRecognizePattern as P, MatchRecognizeSymbol as Sym, RepetitionQuantifier as Q,
+    RowsPerMatch as Rpm, TableFactor,
+};
+
+use super::match_expr::{self, var_name, Names, Place, SlotExpr};
+use super::window_tvf::is_time_attribute;
+use crate::exec::match_pattern::Pattern;
+use crate::exec::match_recognize::{AfterMatch, RowsPerMatch};
+
+/// Most variables `PERMUTE` takes (its alternation has n! branches).
+const MAX_PERMUTE: usize = 5;
+
+/// A planned `MATCH_RECOGNIZE`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MatchRecognizeNode {
+    /// The input relation.
+    pub input: LogicalPlan,
+    /// `PARTITION BY` expressions over the input, and their output names.
+    pub partition: Vec<(Expr, String)>,
+    /// Index of the event-time attribute (first `ORDER BY` key) in the input.
+    pub time_index: usize,
+    /// Further `ORDER BY` keys and whether each is descending.
+    pub order: Vec<(Expr, bool)>,
+    /// The pattern over variable indices.
+    pub pattern: Pattern,
+    /// Variable names by index.
+    pub var_names: Vec<String>,
+    /// `DEFINE` per variable (`None`: matches every row).
+    pub defines: Vec<Option<SlotExpr>>,
+    /// Measures and their names.
+    pub measures: Vec<(SlotExpr, String)>,
+    /// Output shape.
+    pub rows_per_match: RowsPerMatch,
+    /// `AFTER MATCH SKIP`.
+    pub after_match: AfterMatch,
+    /// Output schema.
+    pub schema: DFSchemaRef,
+    /// The clause as SQL, for EXPLAIN.
+    pub text: String,
+}
+
+impl PartialOrd for MatchRecognizeNode {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        self.text.partial_cmp(&other.text)
+    }
+}
+
+impl UserDefinedLogicalNodeCore for MatchRecognizeNode {
+    fn name(&self) -> &str {
+        "MatchRecognize"
+    }
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        vec![&self.input]
+    }
+    fn schema(&self) -> &DFSchemaRef {
+        &self.schema
+    }
+    fn expressions(&self) -> Vec<Expr> {
+        vec![]
+    }
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "MatchRecognize: {}", self.text)
+    }
+    fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> DfResult<Self> {
+        let input = inputs.pop().ok_or_else(|| DataFusionError::Internal("MatchRecognize needs one input".into()))?;
+        if input.schema() != self.input.schema() {
+            return Err(DataFusionError::Internal("MatchRecognize: the input's columns changed".into()));
+        }
+        Ok(MatchRecognizeNode { input, ..self.clone() })
+    }
+}
+
+fn plan_err<T>(msg: impl Into<String>) -> DfResult<T> {
+    Err(DataFusionError::Plan(format!("MATCH_RECOGNIZE: {}", msg.into())))
+}
+
+/// Plans a `TableFactor::MatchRecognize` (called by the relation planner).
+pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfResult<RelationPlanning> {
+    let text = relation.to_string();
+    let TableFactor::MatchRecognize {
+        table,
+        partition_by,
+        order_by,
+        measures,
+        rows_per_match,
+        after_match_skip,
+        pattern,
+        symbols,
+        alias,
+    } = relation
+    else {
+        return Ok(RelationPlanning::Original(Box::new(relation)));
+    };
+    let input = ctx.plan(*table)?;
+    let in_schema = Arc::clone(input.schema());
+
+    // Variables: in order of first appearance in PATTERN.
+    let mut var_names = Vec::new();
+    collect_vars(&pattern, &mut var_names);
+    let pattern = convert(&pattern, &var_names)?;
+    if pattern.min_rows() == 0 {
+        return plan_err(
+            "the PATTERN can match no rows (an empty match); patterns that can match empty are not supported yet",
+        );
+    }
+
+    // ORDER BY: the event-time attribute ascending first.
+    let Some((first, rest)) = order_by.split_first() else {
+        return plan_err("ORDER BY is required and must start with the event-time attribute (ORDER BY ts)");
+    };
+    let time_col = match &first.expr {
+        ast::Expr::Identifier(id) => ctx.normalize_ident(id.clone()),
+        ast::Expr::CompoundIdentifier(parts) if !parts.is_empty() => {
+            ctx.normalize_ident(parts[parts.len() - 1].clone())
+        }
+        other => return plan_err(format!("ORDER BY must start with the event-time attribute, got {other}")),
+    };
+    let time_index = in_schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(&time_col));
+    let time_index = match time_index {
+        Some(i) if is_time_attribute(&input, &time_col) => i,
+        _ => {
+            return plan_err(format!(
+                "ORDER BY must start with the event-time attribute (a column with WATERMARK FOR ..), but '{time_col}' is not one"
+            ))
+        }
+    };
+    if first.options.asc == Some(false) {
+        return plan_err(format!("ORDER BY {time_col} must be ascending (rows are matched in event-time order)"));
+    }
+    let mut order = Vec::new();
+    for o in rest {
+        order.push((ctx.sql_to_expr(o.expr.clone(), &in_schema)?, o.options.asc == Some(false)));
+    }
+
+    let mut partition = Vec::new();
+    for e in &partition_by {
+        let name = match e {
+            ast::Expr::Identifier(id) => ctx.normalize_ident(id.clone()),
+            ast::Expr::CompoundIdentifier(p) if !p.is_empty() => ctx.normalize_ident(p[p.len() - 1].clone()),
+            other => other.to_string(),
+        };
+        partition.push((ctx.sql_to_expr(e.clone(), &in_schema)?, name));
+    }
+
+    let names = Names { vars: &var_names, columns: in_schema.fields().iter().map(|f| f.name().clone()).collect() };
+    let mut defines: Vec<Option<SlotExpr>> = vec![None; var_names.len()];
+    for d in &symbols {
+        let name = var_name(&d.symbol);
+        let Some(v) = var_names.iter().position(|n| *n == name) else {
+            return plan_err(format!("DEFINE {name}: {name} does not appear in the PATTERN"));
+        };
+        if defines[v].is_some() {
+            return plan_err(format!("DEFINE {name} appears twice"));
+        }
+        let planned = match_expr::plan(&d.definition, Place::Define(v as u16), &names, &in_schema, ctx)?;
+        let ty = planned.expr.get_type(&planned.schema(&in_schema)?)?;
+        if !matches!(ty, DataType::Boolean | DataType::Null) {
+            return plan_err(format!("DEFINE {name} must be a condition (BOOLEAN), not {ty}"));
+        }
+        defines[v] = Some(planned);
+    }
+
+    let mut planned_measures = Vec::new();
+    for m in &measures {
+        let planned = match_expr::plan(&m.expr, Place::Measure, &names, &in_schema, ctx)?;
+        planned_measures.push((planned, ctx.normalize_ident(m.alias.clone())));
+    }
+
+    let rows_per_match = match rows_per_match {
+        None | Some(Rpm::OneRow) => RowsPerMatch::One,
+        Some(Rpm::AllRows(None)) => RowsPerMatch::All,
+        Some(Rpm::AllRows(Some(mode))) => return plan_err(format!("ALL ROWS PER MATCH {mode} is not supported yet")),
+    };
+    let var_of = |id: &ast::Ident| -> DfResult<u16> {
+        let name = var_name(id);
+        var_names.iter().position(|n| *n == name).map(|i| i as u16).ok_or_else(|| {
+            DataFusionError::Plan(format!("MATCH_RECOGNIZE: AFTER MATCH SKIP TO {name}: not a pattern variable"))
+        })
+    };
+    let after_match = match after_match_skip {
+        None | Some(AfterMatchSkip::PastLastRow) => AfterMatch::PastLastRow,
+        Some(AfterMatchSkip::ToNextRow) => AfterMatch::ToNextRow,
+        Some(AfterMatchSkip::ToFirst(v)) => AfterMatch::ToFirst(var_of(&v)?),
+        Some(AfterMatchSkip::ToLast(v)) => AfterMatch::ToLast(var_of(&v)?),
+    };
+    if let AfterMatch::ToFirst(v) = after_match {
+        if pattern.always_starts_with() == Some(v) {
+            return plan_err(format!(
+                "AFTER MATCH SKIP TO FIRST {} would restart every match at its own first row (an endless loop)",
+                var_names[v as usize]
+            ));
+        }
+    }
+
+    // Output schema.
+    let mut fields = Vec::new();
+    match rows_per_match {
+        RowsPerMatch::One => {
+            for (e, name) in &partition {
+                fields.push(Field::new(name, e.get_type(&in_schema)?, true));
+            }
+        }
+        RowsPerMatch::All => {
+            fields.extend(in_schema.fields().iter().map(|f| Field::new(f.name(), f.data_type().clone(), true)))
+        }
+    }
+    for (m, name) in &planned_measures {
+        fields.push(Field::new(name, m.expr.get_type(&m.schema(&in_schema)?)?, true));
+    }
+    let schema = Arc::new(DFSchema::from_unqualified_fields(fields.into(), Default::default())?);
+    let node = MatchRecognizeNode {
+        input,
+        partition,
+        time_index,
+        order,
+        pattern,
+        var_names,
+        defines,
+        measures: planned_measures,
+        rows_per_match,
+        after_match,
+        schema,
+        text: text.split_whitespace().collect::<Vec<_>>().join(" "),
+    };
+    let plan = LogicalPlan::Extension(Extension { node: Arc::new(node) });
+    Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(plan, alias))))
+}
+
+fn collect_vars(p: &P, out: &mut Vec<String>) {
+    let mut add = |s: &Sym| {
+        if let Sym::Named(id) = s {
+            let n = var_name(id);
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+    };
+    match p {
+        P::Symbol(s) | P::Exclude(s) => add(s),
+        P::Permute(ss) => ss.iter().for_each(add),
+        P::Concat(ps) | P::Alternation(ps) => ps.iter().for_each(|p| collect_vars(p, out)),
+        P::Group(p) | P::Repetition(p, _) => collect_vars(p, out),
+    }
+}
+
+fn symbol(s: &Sym, vars: &[String]) -> Pattern {
+    match s {
+        Sym::Named(id) => {
+            let n = var_name(id);
+            Pattern::Var(vars.iter().position(|v| *v == n).unwrap_or(0) as u16)
+        }
+        Sym::Start => Pattern::Start,
+        Sym::End => Pattern::End,
+    }
+}
+
+/// sqlparser's pattern → ours. A reluctant quantifier arrives as `?` around a repetition
+/// that is not a group (`B+?`), unlike `(B+)?`.
+fn convert(p: &P, vars: &[String]) -> DfResult<Pattern> {
+    Ok(match p {
+        P::Symbol(s) => symbol(s, vars),
+        P::Exclude(s) => {
+            return plan_err(format!("exclusion {{- {s} -}} is not supported yet"));
+        }
+        P::Permute(ss) => {
+            if ss.len() > MAX_PERMUTE {
+                return plan_err(format!("PERMUTE takes at most {MAX_PERMUTE} variables"));
+            }
+            let items: Vec<Pattern> = ss.iter().map(|s| symbol(s, vars)).collect();
+            Pattern::Alt(permutations(&items).into_iter().map(Pattern::Concat).collect())
+        }
+        P::Concat(ps) => Pattern::Concat(ps.iter().map(|p| convert(p, vars)).collect::<DfResult<_>>()?),
+        P::Alternation(ps) => Pattern::Alt(ps.iter().map(|p| convert(p, vars)).collect::<DfResult<_>>()?),
+        P::Group(p) => convert(p, vars)?,
+        P::Repetition(inner, Q::AtMostOne) if matches!(inner.as_ref(), P::Repetition(..)) => {
+            let P::Repetition(x, q) = inner.as_ref() else { unreachable!("checked") };
+            repeat(convert(x, vars)?, q, false)?
+        }
+        P::Repetition(inner, q) => repeat(convert(inner, vars)?, q, true)?,
+    })
+}
+
+fn repeat(inner: Pattern, q: &Q, greedy: bool) -> DfResult<Pattern> {
+    let (min, max) = match q {
+        Q::ZeroOrMore => (0, None),
+        Q::OneOrMore => (1, None),
+        Q::AtMostOne => (0, Some(1)),
+        Q::Exactly(n) => (*n, Some(*n)),
+        Q::AtLeast(n) => (*n, None),
+        Q::AtMost(n) => (0, Some(*n)),
+        Q::Range(a, b) => (*a, Some(*b)),
+    };
+    if max.is_some_and(|m| m < min) {
+        return plan_err(format!("quantifier {q}: the maximum is below the minimum"));
+    }
+    Ok(Pattern::Repeat { inner: Box::new(inner), min, max, greedy })
+}
+
+/// All orderings of `items`, in the order SQL:2016 prefers them (lexicographic by position).
+fn permutations(items: &[Pattern]) -> Vec<Vec<Pattern>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut out = Vec::new();
+    for i in 0..items.len() {
+        let mut rest = items.to_vec();
+        let head = rest.remove(i);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, head.clone());
+            out.push(tail);
+        }
+    }
+    out
+}
