@@ -519,3 +519,162 @@ impl Operator for MatchRecognize {
         self.partitions.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::pipeline::OpSpec;
+    use crate::plan::Planner;
+    use crate::sink::collect::chunks_to_strings;
+    use crate::sql::{parse_statements, Statement};
+    use datafusion::arrow::array::{Int64Array, TimestampMillisecondArray};
+
+    const S: i64 = 1000;
+    const NONE: i64 = i64::MIN;
+
+    /// The operator of `SELECT * FROM t MATCH_RECOGNIZE (PARTITION BY k ORDER BY ts <clause>)`
+    /// over `t (k BIGINT, v BIGINT, ts TIMESTAMP(3))`.
+    fn op(clause: &str) -> (MatchRecognize, SchemaRef) {
+        let mut planner = Planner::new();
+        let sql = format!(
+            "CREATE TABLE t (k BIGINT, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values');
+             SELECT * FROM t MATCH_RECOGNIZE (PARTITION BY k ORDER BY ts {clause});"
+        );
+        let stmts = parse_statements(&sql).unwrap();
+        let Statement::CreateTable(ct) = &stmts[0].statement else { panic!() };
+        planner.create_table(ct).unwrap();
+        let Statement::Query(q) = &stmts[1].statement else { panic!() };
+        let plan = planner.plan_query(q).unwrap();
+        let input = planner.table("t").unwrap().schema.clone();
+        let spec = plan
+            .stages
+            .iter()
+            .flat_map(|s| &s.ops)
+            .find_map(|o| match o {
+                OpSpec::MatchRecognize { spec, .. } => Some(Arc::clone(spec)),
+                _ => None,
+            })
+            .unwrap();
+        (MatchRecognize::try_new(spec).unwrap(), input)
+    }
+
+    /// `A B C` over values 1, 2, 3, reporting the first and last time and the number of Bs.
+    const ABC: &str = "MEASURES FIRST(ts) AS first_ts, LAST(ts) AS last_ts, COUNT(B.*) AS nb
+        PATTERN (A B+ C) DEFINE A AS v = 1, B AS v = 2, C AS v = 3";
+
+    /// Rows (k, v, ts) with the watermark before each row.
+    fn chunk(schema: &SchemaRef, rows: &[(i64, i64, i64, i64)]) -> Chunk {
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+                Arc::new(Int64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
+                Arc::new(TimestampMillisecondArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+            ],
+        )
+        .unwrap();
+        let wm = Int64Array::from(rows.iter().map(|r| r.3).collect::<Vec<_>>());
+        Chunk { batch, row_watermarks: Some(Arc::new(wm)), ops: None }
+    }
+
+    fn text(chunks: &[Chunk]) -> Vec<String> {
+        chunks_to_strings(chunks).unwrap().into_iter().map(|r| r.join(" ")).collect()
+    }
+
+    #[test]
+    fn a_match_is_emitted_when_the_watermark_passes_its_last_row() {
+        let (mut m, schema) = op(ABC);
+        let rows = [(1, 1, S, NONE), (1, 2, 2 * S, S), (1, 2, 3 * S, 2 * S), (1, 3, 4 * S, 3 * S)];
+        assert!(m.on_chunk(chunk(&schema, &rows)).unwrap().is_empty(), "nothing before a watermark");
+        assert!(m.on_watermark(4 * S - 1).unwrap().is_empty(), "the C row is not final yet");
+        let out = m.on_watermark(4 * S).unwrap();
+        assert_eq!(text(&out), vec!["+I 1 1970-01-01 00:00:01.000 1970-01-01 00:00:04.000 2"]);
+        assert!(m.on_watermark(i64::MAX).unwrap().is_empty(), "emitted once");
+    }
+
+    #[test]
+    fn out_of_order_rows_within_the_delay_are_matched_in_event_time_order() {
+        let (mut m, schema) = op(ABC);
+        // Arrival order C, B, A, B: all at or after the watermark before them.
+        let rows = [(1, 3, 4 * S, 0), (1, 2, 2 * S, 0), (1, 1, S, 0), (1, 2, 3 * S, 0)];
+        // Split into single-row chunks: batch boundaries do not matter.
+        for r in rows {
+            assert!(m.on_chunk(chunk(&schema, &[r])).unwrap().is_empty());
+        }
+        let out = m.on_watermark(10 * S).unwrap();
+        assert_eq!(text(&out), vec!["+I 1 1970-01-01 00:00:01.000 1970-01-01 00:00:04.000 2"]);
+        assert_eq!(m.late_rows(), 0);
+    }
+
+    #[test]
+    fn a_row_behind_the_watermark_before_it_is_late_and_dropped() {
+        let (mut m, schema) = op(ABC);
+        m.on_chunk(chunk(&schema, &[(1, 1, S, NONE), (1, 2, 5 * S, S)])).unwrap();
+        // The B at 2 s comes after the watermark reached 5 s: late, so A (1 s) B (5 s) is
+        // followed by nothing that completes the match.
+        m.on_chunk(chunk(&schema, &[(1, 2, 2 * S, 5 * S), (1, 3, 6 * S, 5 * S)])).unwrap();
+        let out = m.on_watermark(i64::MAX).unwrap();
+        assert_eq!(m.late_rows(), 1);
+        assert_eq!(text(&out), vec!["+I 1 1970-01-01 00:00:01.000 1970-01-01 00:00:06.000 1"]);
+    }
+
+    #[test]
+    fn a_greedy_match_waits_until_it_cannot_grow() {
+        let (mut m, schema) = op("MEASURES COUNT(B.*) AS nb PATTERN (A B+) DEFINE A AS v = 1, B AS v = 2");
+        m.on_chunk(chunk(&schema, &[(1, 1, S, NONE), (1, 2, 2 * S, S), (1, 2, 3 * S, 2 * S)])).unwrap();
+        assert!(m.on_watermark(3 * S).unwrap().is_empty(), "B+ may still take the next row");
+        m.on_chunk(chunk(&schema, &[(1, 0, 4 * S, 3 * S)])).unwrap();
+        assert_eq!(text(&m.on_watermark(4 * S).unwrap()), vec!["+I 1 2"]);
+        // A reluctant B+? is decided as soon as one B is final.
+        let (mut m, schema) = op("MEASURES COUNT(B.*) AS nb PATTERN (A B+?) DEFINE A AS v = 1, B AS v = 2");
+        m.on_chunk(chunk(&schema, &[(1, 1, S, NONE), (1, 2, 2 * S, S), (1, 2, 3 * S, 2 * S)])).unwrap();
+        assert_eq!(text(&m.on_watermark(2 * S).unwrap()), vec!["+I 1 1"]);
+    }
+
+    #[test]
+    fn partitions_match_independently() {
+        let (mut m, schema) = op(ABC);
+        let rows = [(1, 1, S, NONE), (2, 1, S, NONE), (2, 2, 2 * S, S), (1, 3, 2 * S, S), (2, 3, 3 * S, 2 * S)];
+        m.on_chunk(chunk(&schema, &rows)).unwrap();
+        let out = m.on_watermark(i64::MAX).unwrap();
+        assert_eq!(text(&out), vec!["+I 2 1970-01-01 00:00:01.000 1970-01-01 00:00:03.000 1"]);
+    }
+
+    #[test]
+    fn state_holds_only_rows_a_match_may_still_use() {
+        let (mut m, schema) = op("MEASURES COUNT(*) AS n PATTERN (A B) DEFINE A AS v > PREV(v, 2), B AS v = 3");
+        let rows: Vec<_> = (0..1000).map(|i| (1, 0, i * S, (i - 1) * S)).collect();
+        m.on_chunk(chunk(&schema, &rows)).unwrap();
+        assert!(m.on_watermark(999 * S).unwrap().is_empty());
+        // Every final row was tried as a start and failed; only the two rows PREV(v, 2) can
+        // read from the next row are kept.
+        assert_eq!(m.held_rows(), 2);
+    }
+
+    #[test]
+    fn snapshot_and_restore_keep_partial_matches_and_match_numbers() {
+        let clause =
+            "MEASURES MATCH_NUMBER() AS n, COUNT(B.*) AS nb PATTERN (A B+ C) DEFINE A AS v = 1, B AS v = 2, C AS v = 3";
+        let (mut a, schema) = op(clause);
+        a.on_chunk(chunk(&schema, &[(1, 1, S, NONE), (1, 2, 2 * S, S), (1, 3, 3 * S, 2 * S)])).unwrap();
+        assert_eq!(text(&a.on_watermark(3 * S).unwrap()), vec!["+I 1 1 1"]);
+        // A partial match (A B) final, a B pending, and a late row counted.
+        a.on_chunk(chunk(
+            &schema,
+            &[(1, 1, 4 * S, 3 * S), (1, 2, 5 * S, 4 * S), (1, 2, 6 * S, 5 * S), (1, 9, S, 6 * S)],
+        ))
+        .unwrap();
+        assert!(a.on_watermark(5 * S).unwrap().is_empty());
+        let snap = a.snapshot().unwrap();
+        let next = [(1, 3, 7 * S, 6 * S)];
+        a.on_chunk(chunk(&schema, &next)).unwrap();
+        let expected = text(&a.on_watermark(i64::MAX).unwrap());
+        assert_eq!(expected, vec!["+I 1 2 2"]);
+
+        let (mut b, _) = op(clause);
+        b.restore(&snap).unwrap();
+        assert_eq!(b.late_rows(), 1);
+        b.on_chunk(chunk(&schema, &next)).unwrap();
+        assert_eq!(text(&b.on_watermark(i64::MAX).unwrap()), expected);
+    }
+}
