@@ -282,6 +282,9 @@ impl MatchExpr {
     /// Evaluates over `base` (one row per evaluated position) with `views[i]` giving the
     /// slots of row `i`. `None` if some slot reads a row that is not final yet.
     pub fn evaluate(&self, base: &RecordBatch, views: &[MatchView]) -> Result<Option<ArrayRef>> {
+        if views.is_empty() {
+            return Ok(Some(datafusion::arrow::array::new_empty_array(&self.expr.data_type(&self.schema)?)));
+        }
         let mut columns = base.columns().to_vec();
         for (slot, ty) in self.slots.iter().zip(&self.slot_types) {
             let mut values = Vec::with_capacity(views.len());
@@ -301,6 +304,9 @@ impl MatchExpr {
     /// when it holds, `Some(false)` when false or NULL, `None` when undecided (reads a row
     /// not final yet). Rows are evaluated in one batch; undecided rows are found first.
     pub fn conditions(&self, base: &RecordBatch, views: &[MatchView]) -> Result<Vec<Option<bool>>> {
+        if views.is_empty() {
+            return Ok(vec![]);
+        }
         let mut decided = vec![true; views.len()];
         let mut columns = base.columns().to_vec();
         for (slot, ty) in self.slots.iter().zip(&self.slot_types) {

@@ -83,6 +83,8 @@ pub struct MatchRecognizeSpec {
     pub rows_per_match: RowsPerMatch,
     /// `AFTER MATCH SKIP`.
     pub after_match: AfterMatch,
+    /// `WITHIN`: a match's last row is less than this after its first (ms).
+    pub within_ms: Option<i64>,
     /// The input schema (all fields nullable).
     pub input_schema: SchemaRef,
     /// The output schema.
@@ -231,12 +233,21 @@ impl MatchRecognize {
         // Conditions of the current row alone, for rows from `cache_start` on.
         let cache_start = p.start;
         let cache = self.context_free_conditions(p, is_final)?;
+        let times = match spec.within_ms {
+            Some(_) => Some(millis(&spec.time, &p.rows)?),
+            None => None,
+        };
         while p.start < avail {
             let start = p.start;
             let number = p.matches + 1;
             let partition_start = (p.base == 0).then_some(0);
             let rows = &p.rows;
             let mut test = |var: u16, row: usize, path: &[(usize, u16)]| -> Result<Verdict> {
+                if let (Some(within), Some(times)) = (spec.within_ms, &times) {
+                    if times.value(row) - times.value(path[0].0) >= within {
+                        return Ok(Verdict::False);
+                    }
+                }
                 let Some(cond) = &spec.defines[var as usize] else { return Ok(Verdict::True) };
                 let verdict = match &cache[var as usize] {
                     Some(c) => c[row - cache_start],

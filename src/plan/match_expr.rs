@@ -70,19 +70,26 @@ impl SlotExpr {
 pub struct Names<'a> {
     /// Pattern variables by index (upper-case unless quoted).
     pub vars: &'a [String],
+    /// `SUBSET` names and the variables each stands for.
+    pub subsets: &'a [(String, Vec<u16>)],
     /// The input's column names.
     pub columns: Vec<String>,
 }
 
 impl Names<'_> {
-    fn var(&self, id: &Ident) -> DfResult<u16> {
+    /// The variables a name stands for: a pattern variable or a `SUBSET`.
+    fn vars(&self, id: &Ident) -> DfResult<Vec<u16>> {
         let name = var_name(id);
-        self.vars.iter().position(|v| *v == name).map(|i| i as u16).ok_or_else(|| {
-            DataFusionError::Plan(format!(
-                "MATCH_RECOGNIZE: {name} is not a pattern variable (variables: {})",
-                self.vars.join(", ")
-            ))
-        })
+        if let Some(i) = self.vars.iter().position(|v| *v == name) {
+            return Ok(vec![i as u16]);
+        }
+        if let Some((_, vs)) = self.subsets.iter().find(|(n, _)| *n == name) {
+            return Ok(vs.clone());
+        }
+        Err(DataFusionError::Plan(format!(
+            "MATCH_RECOGNIZE: {name} is not a pattern variable (variables: {})",
+            self.vars.join(", ")
+        )))
     }
 
     fn column(&self, id: &Ident) -> DfResult<usize> {
@@ -203,7 +210,7 @@ impl Rewriter<'_, '_> {
             ast::Expr::Identifier(id) if id.value.starts_with(SLOT_PREFIX) => None,
             ast::Expr::Identifier(id) => Some((None, self.names.column(id)?)),
             ast::Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
-                Some((Some(vec![self.names.var(&parts[0])?]), self.names.column(&parts[1])?))
+                Some((Some(self.names.vars(&parts[0])?), self.names.column(&parts[1])?))
             }
             ast::Expr::CompoundIdentifier(parts) => {
                 return plan_err(format!(
@@ -305,7 +312,7 @@ impl Rewriter<'_, '_> {
             [FunctionArgExpr::Wildcard] if func == AggFunc::Count => (None, None),
             [FunctionArgExpr::QualifiedWildcard(v)] if func == AggFunc::Count && v.0.len() == 1 => {
                 let id = v.0[0].as_ident().ok_or_else(|| DataFusionError::Plan(format!("{name}({v}.*)")))?;
-                (Some(vec![self.names.var(id)?]), None)
+                (Some(self.names.vars(id)?), None)
             }
             [FunctionArgExpr::Expr(e)] => match self.var_column(e)? {
                 Some((vars, column)) => (vars, Some(column)),

@@ -49,6 +49,7 @@ pub fn spec(node: &MatchRecognizeNode, props: &ExecutionProps) -> Result<MatchRe
         measures: node.measures.iter().map(|(m, _)| match_expr(m, input, props)).collect::<Result<_>>()?,
         rows_per_match: node.rows_per_match,
         after_match: node.after_match,
+        within_ms: node.within_ms,
         input_schema: nullable(input),
         schema: nullable(&node.schema),
     })

@@ -20,9 +20,10 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use super::match_expr::{self, var_name, Names, Place, SlotExpr};
-use super::window_tvf::is_time_attribute;
+use super::window_tvf::{interval_ms, is_time_attribute};
 use crate::exec::match_pattern::Pattern;
 use crate::exec::match_recognize::{AfterMatch, RowsPerMatch};
+use crate::sql::match_recognize::{SUBSET_MARK, WITHIN_MARK};
 
 /// Most variables `PERMUTE` takes (its alternation has n! branches).
 const MAX_PERMUTE: usize = 5;
@@ -50,6 +51,8 @@ pub struct MatchRecognizeNode {
     pub rows_per_match: RowsPerMatch,
     /// `AFTER MATCH SKIP`.
     pub after_match: AfterMatch,
+    /// `WITHIN`: a match's last row is less than this after its first (ms).
+    pub within_ms: Option<i64>,
     /// Output schema.
     pub schema: DFSchemaRef,
     /// The clause as SQL, for EXPLAIN.
@@ -93,7 +96,6 @@ fn plan_err<T>(msg: impl Into<String>) -> DfResult<T> {
 
 /// Plans a `TableFactor::MatchRecognize` (called by the relation planner).
 pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfResult<RelationPlanning> {
-    let text = relation.to_string();
     let TableFactor::MatchRecognize {
         table,
         partition_by,
@@ -112,6 +114,7 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
     let in_schema = Arc::clone(input.schema());
 
     // Variables: in order of first appearance in PATTERN.
+    let pattern_text = pattern.to_string();
     let mut var_names = Vec::new();
     collect_vars(&pattern, &mut var_names);
     let pattern = convert(&pattern, &var_names)?;
@@ -159,9 +162,59 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
         partition.push((ctx.sql_to_expr(e.clone(), &in_schema)?, name));
     }
 
-    let names = Names { vars: &var_names, columns: in_schema.fields().iter().map(|f| f.name().clone()).collect() };
+    // WITHIN and SUBSET arrive as marked DEFINE entries (see crate::sql::match_recognize).
+    let mut within_ms = None;
+    let mut subsets: Vec<(String, Vec<u16>)> = Vec::new();
+    let mut defined = Vec::new();
+    for d in symbols {
+        let marked = |id: &ast::Ident, mark: &str| id.quote_style.is_some() && id.value == mark;
+        if marked(&d.symbol, WITHIN_MARK) {
+            let ms = interval_ms(d.definition.clone(), ctx)?;
+            if ms <= 0 {
+                return plan_err(format!("WITHIN {}: the interval must be positive", d.definition));
+            }
+            within_ms = Some(ms);
+            continue;
+        }
+        if let ast::Expr::Function(f) = &d.definition {
+            if f.name.0.len() == 1 && f.name.0[0].as_ident().is_some_and(|id| marked(id, SUBSET_MARK)) {
+                let name = var_name(&d.symbol);
+                if var_names.contains(&name) || subsets.iter().any(|(n, _)| *n == name) {
+                    return plan_err(format!("SUBSET {name}: the name is already a pattern variable or subset"));
+                }
+                let mut members = Vec::new();
+                let ast::FunctionArguments::List(list) = &f.args else {
+                    return plan_err(format!("SUBSET {name} = (..) needs at least one variable"));
+                };
+                for a in &list.args {
+                    let member = match a {
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(ast::Expr::Identifier(id))) => {
+                            var_name(id)
+                        }
+                        other => return plan_err(format!("SUBSET {name}: {other} is not a pattern variable")),
+                    };
+                    match var_names.iter().position(|n| *n == member) {
+                        Some(v) => members.push(v as u16),
+                        None => return plan_err(format!("SUBSET {name}: {member} is not a pattern variable")),
+                    }
+                }
+                if members.is_empty() {
+                    return plan_err(format!("SUBSET {name} = (..) needs at least one variable"));
+                }
+                subsets.push((name, members));
+                continue;
+            }
+        }
+        defined.push(d);
+    }
+
+    let names = Names {
+        vars: &var_names,
+        subsets: &subsets,
+        columns: in_schema.fields().iter().map(|f| f.name().clone()).collect(),
+    };
     let mut defines: Vec<Option<SlotExpr>> = vec![None; var_names.len()];
-    for d in &symbols {
+    for d in &defined {
         let name = var_name(&d.symbol);
         let Some(v) = var_names.iter().position(|n| *n == name) else {
             return plan_err(format!("DEFINE {name}: {name} does not appear in the PATTERN"));
@@ -225,6 +278,8 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
         fields.push(Field::new(name, m.expr.get_type(&m.schema(&in_schema)?)?, true));
     }
     let schema = Arc::new(DFSchema::from_unqualified_fields(fields.into(), Default::default())?);
+    let text =
+        describe(&pattern_text, &partition, &planned_measures, rows_per_match, after_match, &var_names, within_ms);
     let node = MatchRecognizeNode {
         input,
         partition,
@@ -236,11 +291,40 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
         measures: planned_measures,
         rows_per_match,
         after_match,
+        within_ms,
         schema,
-        text: text.split_whitespace().collect::<Vec<_>>().join(" "),
+        text,
     };
     let plan = LogicalPlan::Extension(Extension { node: Arc::new(node) });
     Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(plan, alias))))
+}
+
+/// One line for EXPLAIN.
+fn describe(
+    pattern: &str,
+    partition: &[(Expr, String)],
+    measures: &[(SlotExpr, String)],
+    rows: RowsPerMatch,
+    after: AfterMatch,
+    vars: &[String],
+    within_ms: Option<i64>,
+) -> String {
+    let partition = partition.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(", ");
+    let measures = measures.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(", ");
+    let rows = match rows {
+        RowsPerMatch::One => "ONE ROW PER MATCH",
+        RowsPerMatch::All => "ALL ROWS PER MATCH",
+    };
+    let skip = match after {
+        AfterMatch::PastLastRow => "PAST LAST ROW".to_string(),
+        AfterMatch::ToNextRow => "TO NEXT ROW".to_string(),
+        AfterMatch::ToFirst(v) => format!("TO FIRST {}", vars[v as usize]),
+        AfterMatch::ToLast(v) => format!("TO LAST {}", vars[v as usize]),
+    };
+    let within = within_ms.map(|w| format!(" WITHIN {}", super::window::ms(w))).unwrap_or_default();
+    format!(
+        "PATTERN ({pattern}){within}, partition=[{partition}], measures=[{measures}], {rows}, AFTER MATCH SKIP {skip}"
+    )
 }
 
 fn collect_vars(p: &P, out: &mut Vec<String>) {

@@ -3,6 +3,7 @@
 pub mod ast;
 pub mod ddl;
 pub mod group_window;
+pub mod match_recognize;
 pub mod parser;
 pub mod rewrite;
 pub mod tvf_args;

@@ -22,6 +22,7 @@ pub fn parse_statements(sql: &str) -> Result<Vec<Located>> {
         Error::sql_at(e.message.clone(), Some(Location { line: e.location.line, column: e.location.column }))
     })?;
     let tokens = drop_table_arg_keyword(tokens);
+    let tokens = super::match_recognize::rewrite_match_recognize(tokens);
     let (tokens, mut emits) = take_emit_clauses(tokens)?;
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let mut out = Vec::new();
