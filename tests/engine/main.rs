@@ -5,6 +5,7 @@ mod grammar;
 mod memory;
 mod oracle;
 mod oracle_late;
+mod oracle_match;
 mod oracle_updating;
 mod parallel;
 mod queries;

@@ -1,0 +1,305 @@
+//! Oracle property test for `MATCH_RECOGNIZE`: the streaming operator, fed rows out of
+//! order (within the watermark delay) in random batches with a watermark after each,
+//! gives exactly the matches of a reference matcher written from the standard's
+//! definition, for random patterns over variables A, B, C.
+//!
+//! The reference lists *all* matches of a pattern at a start row in preference order
+//! (SQL:2016: alternation left first, greedy quantifiers more iterations first, reluctant
+//! fewer first, concatenation lexicographically), and takes the first. It knows nothing of
+//! watermarks, batches or the compiled program.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use wavecrest::exec::{Chunk, Operator};
+use wavecrest::plan::pipeline::OpSpec;
+use wavecrest::plan::Planner;
+use wavecrest::sink::collect::chunks_to_strings;
+use wavecrest::sql::{parse_statements, Statement};
+
+use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+
+const DELAY_MS: i64 = 3_000;
+
+#[derive(Debug, Clone)]
+enum Pat {
+    Var(u8),
+    Concat(Vec<Pat>),
+    Alt(Vec<Pat>),
+    Rep { inner: Box<Pat>, min: u32, max: Option<u32>, greedy: bool },
+}
+
+impl Pat {
+    fn min_rows(&self) -> u32 {
+        match self {
+            Pat::Var(_) => 1,
+            Pat::Concat(ps) => ps.iter().map(Pat::min_rows).sum(),
+            Pat::Alt(ps) => ps.iter().map(Pat::min_rows).min().unwrap_or(0),
+            Pat::Rep { inner, min, .. } => inner.min_rows() * min,
+        }
+    }
+
+    fn vars(&self, out: &mut Vec<u8>) {
+        match self {
+            Pat::Var(v) => {
+                if !out.contains(v) {
+                    out.push(*v)
+                }
+            }
+            Pat::Concat(ps) | Pat::Alt(ps) => ps.iter().for_each(|p| p.vars(out)),
+            Pat::Rep { inner, .. } => inner.vars(out),
+        }
+    }
+
+    fn sql(&self) -> String {
+        match self {
+            Pat::Var(v) => ((b'A' + v) as char).to_string(),
+            Pat::Concat(ps) => ps.iter().map(Pat::sql).collect::<Vec<_>>().join(" "),
+            Pat::Alt(ps) => format!("({})", ps.iter().map(Pat::sql).collect::<Vec<_>>().join(" | ")),
+            Pat::Rep { inner, min, max, greedy } => {
+                let q = match (min, max) {
+                    (0, None) => "*".to_string(),
+                    (1, None) => "+".to_string(),
+                    (0, Some(1)) => "?".to_string(),
+                    (n, Some(m)) if n == m => format!("{{{n}}}"),
+                    (n, None) => format!("{{{n},}}"),
+                    (0, Some(m)) => format!("{{,{m}}}"),
+                    (n, Some(m)) => format!("{{{n},{m}}}"),
+                };
+                format!("({}){q}{}", inner.sql(), if *greedy { "" } else { "?" })
+            }
+        }
+    }
+}
+
+/// Every match of `p` from `pos` over `rows`, in preference order: (end, variables).
+/// `test(var, row)` says whether the row satisfies the variable.
+fn matches(p: &Pat, pos: usize, n: usize, test: &dyn Fn(u8, usize) -> bool) -> Vec<(usize, Vec<u8>)> {
+    match p {
+        Pat::Var(v) => {
+            if pos < n && test(*v, pos) {
+                vec![(pos + 1, vec![*v])]
+            } else {
+                vec![]
+            }
+        }
+        Pat::Concat(ps) => {
+            let mut acc = vec![(pos, vec![])];
+            for q in ps {
+                let mut next = Vec::new();
+                for (end, vars) in acc {
+                    for (e2, v2) in matches(q, end, n, test) {
+                        let mut all = vars.clone();
+                        all.extend(v2);
+                        next.push((e2, all));
+                    }
+                }
+                acc = next;
+            }
+            acc
+        }
+        Pat::Alt(ps) => ps.iter().flat_map(|q| matches(q, pos, n, test)).collect(),
+        Pat::Rep { inner, min, max, greedy } => repeat(inner, *min, *max, *greedy, 0, pos, n, test),
+    }
+}
+
+/// `inner` repeated, `done` iterations so far.
+#[allow(clippy::too_many_arguments)]
+fn repeat(
+    inner: &Pat,
+    min: u32,
+    max: Option<u32>,
+    greedy: bool,
+    done: u32,
+    pos: usize,
+    n: usize,
+    test: &dyn Fn(u8, usize) -> bool,
+) -> Vec<(usize, Vec<u8>)> {
+    let more = || {
+        let mut out = Vec::new();
+        if max.is_none_or(|m| done < m) {
+            for (end, vars) in matches(inner, pos, n, test) {
+                for (e2, v2) in repeat(inner, min, max, greedy, done + 1, end, n, test) {
+                    let mut all = vars.clone();
+                    all.extend(v2);
+                    out.push((e2, all));
+                }
+            }
+        }
+        out
+    };
+    let stop = || if done >= min { vec![(pos, vec![])] } else { vec![] };
+    if greedy {
+        let mut out = more();
+        out.extend(stop());
+        out
+    } else {
+        let mut out = stop();
+        out.extend(more());
+        out
+    }
+}
+
+/// The reference's output for one partition: (id, classifier, match number) per row of
+/// each match, ALL ROWS PER MATCH.
+fn reference(p: &Pat, labels: &[(i64, char)], defined: &[u8], past_last_row: bool) -> Vec<(i64, String, i64)> {
+    let test = |v: u8, row: usize| !defined.contains(&v) || labels[row].1 == (b'a' + v) as char;
+    let n = labels.len();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut number = 0;
+    while start < n {
+        match matches(p, start, n, &test).into_iter().next() {
+            Some((end, vars)) if end > start => {
+                number += 1;
+                for (i, v) in vars.iter().enumerate() {
+                    out.push((labels[start + i].0, ((b'A' + v) as char).to_string(), number));
+                }
+                start = if past_last_row { end } else { start + 1 };
+            }
+            _ => start += 1,
+        }
+    }
+    out
+}
+
+fn pattern_strategy() -> impl Strategy<Value = Pat> {
+    let leaf = (0u8..3).prop_map(Pat::Var);
+    leaf.prop_recursive(3, 12, 3, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 2..4).prop_map(Pat::Concat),
+            proptest::collection::vec(inner.clone(), 2..3).prop_map(Pat::Alt),
+            (inner, 0u32..3, prop_oneof![Just(None), (0u32..3).prop_map(Some)], any::<bool>())
+                .prop_filter("a repeated pattern must consume rows", |(p, ..)| p.min_rows() > 0)
+                .prop_map(|(p, min, extra, greedy)| Pat::Rep {
+                    inner: Box::new(p),
+                    min,
+                    max: extra.map(|e| (min + e).max(1)),
+                    greedy
+                }),
+        ]
+    })
+}
+
+/// Rows (key, id, label, time ms) in arrival order, and batch sizes.
+type Rows = Vec<(i64, i64, char, i64)>;
+
+fn rows_strategy() -> impl Strategy<Value = (Rows, Vec<usize>)> {
+    (1usize..30).prop_flat_map(|n| {
+        let rows = proptest::collection::vec((0i64..2, prop_oneof![Just('a'), Just('b'), Just('c')], 0..DELAY_MS), n);
+        let splits = proptest::collection::vec(1usize..8, 1..6);
+        (rows, splits).prop_map(|(rows, splits)| {
+            // Row i happens at i seconds and arrives at its time plus less than the delay.
+            let mut rows: Vec<_> = rows
+                .into_iter()
+                .enumerate()
+                .map(|(i, (k, c, jitter))| (k, i as i64, c, i as i64 * 1000, jitter))
+                .collect();
+            rows.sort_by_key(|r| (r.3 + r.4, r.1));
+            (rows.into_iter().map(|(k, id, c, t, _)| (k, id, c, t)).collect(), splits)
+        })
+    })
+}
+
+fn operator(sql_pattern: &str, defines: &str, skip: &str) -> Box<dyn Operator> {
+    let mut planner = Planner::new();
+    let sql = format!(
+        "CREATE TABLE ev (k BIGINT, id BIGINT, c VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values');
+         SELECT * FROM ev MATCH_RECOGNIZE (PARTITION BY k ORDER BY ts
+           MEASURES CLASSIFIER() AS cls, MATCH_NUMBER() AS mn ALL ROWS PER MATCH AFTER MATCH SKIP {skip}
+           PATTERN ({sql_pattern}) DEFINE {defines});"
+    );
+    let stmts = parse_statements(&sql).unwrap();
+    let Statement::CreateTable(ct) = &stmts[0].statement else { panic!() };
+    planner.create_table(ct).unwrap();
+    let Statement::Query(q) = &stmts[1].statement else { panic!() };
+    let plan = planner.plan_query(q).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let spec = plan.stages.iter().flat_map(|s| &s.ops).find(|o| matches!(o, OpSpec::MatchRecognize { .. })).unwrap();
+    spec.build().unwrap()
+}
+
+fn chunk(schema: &Arc<datafusion::arrow::datatypes::Schema>, rows: &[(i64, i64, char, i64)], wms: &[i64]) -> Chunk {
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2.to_string()))),
+            Arc::new(TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.3))),
+        ],
+    )
+    .unwrap();
+    Chunk { batch, row_watermarks: Some(Arc::new(Int64Array::from(wms.to_vec()))), ops: None }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn streaming_matches_equal_the_reference_matcher(
+        pattern in pattern_strategy().prop_filter("the planner refuses empty matches", |p| p.min_rows() > 0),
+        (rows, splits) in rows_strategy(),
+        undefined in 0u8..4,
+        past_last_row in any::<bool>(),
+    ) {
+        let mut vars = Vec::new();
+        pattern.vars(&mut vars);
+        // Variable `undefined` (if in the pattern) gets no DEFINE: it matches every row.
+        let defined: Vec<u8> = vars.iter().copied().filter(|v| *v != undefined || vars.len() == 1).collect();
+        let defines = defined
+            .iter()
+            .map(|v| format!("{} AS c = '{}'", (b'A' + v) as char, (b'a' + v) as char))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let skip = if past_last_row { "PAST LAST ROW" } else { "TO NEXT ROW" };
+        let mut op = operator(&pattern.sql(), &defines, skip);
+        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+            datafusion::arrow::datatypes::Field::new("k", datafusion::arrow::datatypes::DataType::Int64, true),
+            datafusion::arrow::datatypes::Field::new("id", datafusion::arrow::datatypes::DataType::Int64, true),
+            datafusion::arrow::datatypes::Field::new("c", datafusion::arrow::datatypes::DataType::Utf8, true),
+            datafusion::arrow::datatypes::Field::new(
+                "ts",
+                datafusion::arrow::datatypes::DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Millisecond, None),
+                true,
+            ),
+        ]));
+
+        // Feed in random batches; the watermark before each row is (max time so far) - delay.
+        let mut out = Vec::new();
+        let mut max_seen: Option<i64> = None;
+        let mut i = 0;
+        let mut s = 0;
+        while i < rows.len() {
+            let size = splits[s % splits.len()].min(rows.len() - i);
+            s += 1;
+            let part = &rows[i..i + size];
+            let mut wms = Vec::new();
+            for r in part {
+                wms.push(max_seen.map_or(i64::MIN, |m| m - DELAY_MS));
+                max_seen = Some(max_seen.map_or(r.3, |m| m.max(r.3)));
+            }
+            out.extend(op.on_chunk(chunk(&schema, part, &wms)).unwrap());
+            if let Some(m) = max_seen {
+                out.extend(op.on_watermark(m - DELAY_MS).unwrap());
+            }
+            i += size;
+        }
+        out.extend(op.on_watermark(i64::MAX).unwrap());
+        prop_assert_eq!(op.late_rows(), 0);
+
+        // Actual rows per partition, in emission order: (id, classifier, match number).
+        let mut actual: BTreeMap<i64, Vec<(i64, String, i64)>> = BTreeMap::new();
+        for r in chunks_to_strings(&out).unwrap() {
+            // op, k, id, c, ts, cls, mn
+            actual.entry(r[1].parse().unwrap()).or_default().push((r[2].parse().unwrap(), r[5].clone(), r[6].parse().unwrap()));
+        }
+        for k in 0..2 {
+            let mut labels: Vec<(i64, char)> = rows.iter().filter(|r| r.0 == k).map(|r| (r.1, r.2)).collect();
+            labels.sort();
+            let expected = reference(&pattern, &labels, &defined, past_last_row);
+            let got = actual.remove(&k).unwrap_or_default();
+            prop_assert_eq!(got, expected, "pattern {} over {:?}", pattern.sql(), labels);
+        }
+    }
+}
