@@ -15,8 +15,11 @@ use proptest::prelude::*;
 use wavecrest::exec::{Chunk, Operator};
 use wavecrest::plan::pipeline::OpSpec;
 use wavecrest::plan::Planner;
+use wavecrest::runtime::Cancel;
 use wavecrest::sink::collect::chunks_to_strings;
+use wavecrest::sink::collect::CollectSink;
 use wavecrest::sql::{parse_statements, Statement};
+use wavecrest::{Output, Session};
 
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 
@@ -234,7 +237,7 @@ fn chunk(schema: &Arc<datafusion::arrow::datatypes::Schema>, rows: &[(i64, i64, 
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 10 * super::oracle::cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn streaming_matches_equal_the_reference_matcher(
@@ -302,4 +305,42 @@ proptest! {
             prop_assert_eq!(got, expected, "pattern {} over {:?}", pattern.sql(), labels);
         }
     }
+}
+
+/// End to end with several workers: partitions are spread over workers by key, each
+/// partition's matches arrive in order, and the late row is counted in the run's metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_with_workers_matches_per_partition_and_counts_late_rows() {
+    let mut session = Session::new();
+    // Per key k: a (1 s) b (3 s, arrives after c at 4 s, on time) c (4 s) matches; then a
+    // (10 s), c (14 s), and b (11 s) arriving when the watermark is 12 s: late, no match.
+    let mut sql = String::from(
+        "SET 'parallelism' = '3';
+         CREATE TABLE ev (k BIGINT, c VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
+         WITH ('connector' = 'values');",
+    );
+    let script = [('a', 1), ('c', 4), ('b', 3), ('a', 10), ('c', 14), ('b', 11), ('x', 20)];
+    let mut rows = Vec::new();
+    for (c, t) in script {
+        for k in 0..4 {
+            rows.push(format!("({k}, '{c}', TIMESTAMP '2024-01-01 00:00:{t:02}')"));
+        }
+    }
+    sql.push_str(&format!("INSERT INTO ev VALUES {};", rows.join(", ")));
+    sql.push_str(
+        "SELECT * FROM ev MATCH_RECOGNIZE (PARTITION BY k ORDER BY ts
+           MEASURES FIRST(ts) AS first_ts, LAST(ts) AS last_ts, MATCH_NUMBER() AS mn
+           PATTERN (A B C) DEFINE A AS c = 'a', B AS c = 'b', C AS c = 'c');",
+    );
+    let continuous: Vec<_> = session.sql(&sql).expect("executes").into_iter().filter_map(Output::continuous).collect();
+    let sink = CollectSink::new();
+    let s2 = sink.clone();
+    let metrics =
+        session.run(continuous, move |_| Ok(Box::new(s2.clone()) as _), false, Cancel::new()).await.expect("runs");
+    let mut got: Vec<String> = sink.rows().expect("rows").into_iter().map(|r| r.join(" ")).collect();
+    got.sort();
+    let expected: Vec<String> =
+        (0..4).map(|k| format!("+I {k} 2024-01-01 00:00:01.000 2024-01-01 00:00:04.000 1")).collect();
+    assert_eq!(got, expected);
+    assert_eq!(metrics.late_dropped.load(std::sync::atomic::Ordering::Relaxed), 4, "one late b per key");
 }
