@@ -149,7 +149,11 @@ pub struct MatchView<'a> {
 
 /// The slot's value, `None` when it reads a row that is not final yet.
 pub fn slot_value(slot: &Slot, ty: &DataType, v: &MatchView) -> Result<Option<ScalarValue>> {
-    let scope = |fin: bool| if fin { v.path } else { &v.path[..=v.position.min(v.path.len().saturating_sub(1))] };
+    let scope = |fin: bool| match v.path.len() {
+        0 => v.path,
+        n if fin => &v.path[..n],
+        n => &v.path[..=v.position.min(n - 1)],
+    };
     let in_vars = |vars: &Option<Vec<u16>>, var: u16| vars.as_ref().is_none_or(|vs| vs.contains(&var));
     let null = || ScalarValue::try_new_null(ty).map_err(Error::from);
     match slot {

@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use datafusion::arrow::array::{new_null_array, Array, ArrayRef, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{concat_batches, take_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::{RowConverter, SortField};
@@ -43,10 +43,24 @@ use crate::error::{Error, Result};
 /// `ONE ROW PER MATCH` or `ALL ROWS PER MATCH`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
 pub enum RowsPerMatch {
-    /// One row per match: partition columns and measures (final semantics).
+    /// One row per match (empty matches too): partition columns and measures (final
+    /// semantics).
     One,
     /// Every row of a match: input columns and measures (running semantics).
-    All,
+    All(EmptyMatches),
+}
+
+/// What `ALL ROWS PER MATCH` outputs besides the rows of non-empty matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
+pub enum EmptyMatches {
+    /// `SHOW EMPTY MATCHES` (the default): an empty match gives its starting row with
+    /// measures over no rows.
+    Show,
+    /// `OMIT EMPTY MATCHES`: empty matches give no row (they still take a MATCH_NUMBER).
+    Omit,
+    /// `WITH UNMATCHED ROWS`: empty matches as with `Show`, and every row in no match
+    /// with NULL measures.
+    WithUnmatched,
 }
 
 /// Where the search for the next match starts (`AFTER MATCH SKIP ..`).
@@ -101,8 +115,11 @@ struct Partition {
     /// Rows not final yet, in arrival order, and their times.
     pending: RecordBatch,
     pending_times: Vec<i64>,
-    /// Matches emitted so far.
+    /// Matches found so far (empty ones included).
     matches: u64,
+    /// Partition row number after the last row output as part of a match
+    /// (`WITH UNMATCHED ROWS`).
+    covered: u64,
     /// Whether final rows arrived since the last search (or the input ended).
     dirty: bool,
 }
@@ -116,6 +133,7 @@ struct PartitionSnapshot {
     pending: Vec<u8>,
     pending_times: Vec<i64>,
     matches: u64,
+    covered: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -272,17 +290,30 @@ impl MatchRecognize {
             };
             match self.program.find(start, avail, is_final, partition_start, &mut test)? {
                 Outcome::NeedMore => break,
-                Outcome::NoMatch => p.start += 1,
+                Outcome::NoMatch => {
+                    if spec.rows_per_match == RowsPerMatch::All(EmptyMatches::WithUnmatched)
+                        && p.base + start as u64 >= p.covered
+                    {
+                        out.push(self.single_row_output(p, start, None)?);
+                    }
+                    p.start += 1;
+                }
+                Outcome::Match(path) if path.is_empty() => {
+                    // An empty match: the search resumes at the next row whatever the skip.
+                    if spec.rows_per_match != RowsPerMatch::All(EmptyMatches::Omit) {
+                        out.push(self.single_row_output(p, start, Some(number))?);
+                    }
+                    p.matches = number;
+                    p.start += 1;
+                }
                 Outcome::Match(path) => {
-                    let (Some(&(first, _)), Some(&(last, _))) = (path.first(), path.last()) else {
-                        // The planner refuses patterns that can match no rows.
-                        return Err(Error::internal("MATCH_RECOGNIZE found an empty match"));
-                    };
+                    let (first, last) = (path[0].0, path[path.len() - 1].0);
                     if !is_final && last + self.lookahead >= avail {
                         break; // measures read rows after the match that are not final yet
                     }
                     out.push(self.output(p, &path, number, is_final)?);
                     p.matches = number;
+                    p.covered = p.covered.max(p.base + last as u64 + 1);
                     p.start = self.skip_target(&path, first, last)?;
                 }
             }
@@ -368,7 +399,7 @@ impl MatchRecognize {
                     spec.partition.iter().map(|k| Ok(k.evaluate(&base)?.into_array(1)?)).collect::<Result<Vec<_>>>()?;
                 (base, vec![view(path.len() - 1)], keys)
             }
-            RowsPerMatch::All => {
+            RowsPerMatch::All(_) => {
                 let base = p.rows.slice(path[0].0, path.len());
                 let columns = base.columns().to_vec();
                 (base, (0..path.len()).map(view).collect(), columns)
@@ -377,6 +408,43 @@ impl MatchRecognize {
         for m in &spec.measures {
             let values =
                 m.evaluate(&base, &views)?.ok_or_else(|| Error::internal("a measure read a row that is not final"))?;
+            columns.push(values);
+        }
+        Ok(RecordBatch::try_new(spec.schema.clone(), columns)?)
+    }
+
+    /// The one output row of an empty match at `row` (`Some(match number)`: measures over
+    /// no rows), or of an unmatched row (`None`: NULL measures).
+    fn single_row_output(&self, p: &Partition, row: usize, number: Option<u64>) -> Result<RecordBatch> {
+        let spec = &self.spec;
+        let at = p.rows.slice(row, 1);
+        let mut columns: Vec<ArrayRef> = match spec.rows_per_match {
+            RowsPerMatch::One => {
+                spec.partition.iter().map(|k| Ok(k.evaluate(&at)?.into_array(1)?)).collect::<Result<Vec<_>>>()?
+            }
+            RowsPerMatch::All(_) => at.columns().to_vec(),
+        };
+        // Column references in measures of an empty match read no row: NULL.
+        let nulls = RecordBatch::try_new(
+            spec.input_schema.clone(),
+            spec.input_schema.fields().iter().map(|f| new_null_array(f.data_type(), 1)).collect(),
+        )?;
+        for m in &spec.measures {
+            let values = match number {
+                Some(number) => {
+                    let view = MatchView {
+                        rows: &p.rows,
+                        avail: p.rows.num_rows(),
+                        is_final: true,
+                        path: &[],
+                        position: 0,
+                        match_number: number,
+                        var_names: &spec.var_names,
+                    };
+                    m.evaluate(&nulls, &[view])?.ok_or_else(|| Error::internal("an empty match read a row"))?
+                }
+                None => new_null_array(&m.expr.data_type(&m.schema)?, 1),
+            };
             columns.push(values);
         }
         Ok(RecordBatch::try_new(spec.schema.clone(), columns)?)
@@ -394,6 +462,7 @@ impl MatchRecognize {
             pending: self.empty(),
             pending_times: vec![],
             matches: 0,
+            covered: 0,
             dirty: false,
         }
     }
@@ -487,6 +556,7 @@ impl Operator for MatchRecognize {
                 pending: encode_arrays(p.pending.columns())?,
                 pending_times: p.pending_times.clone(),
                 matches: p.matches,
+                covered: p.covered,
             });
         }
         let snap = Snapshot { watermark: self.watermark, late: self.late, without_time: self.without_time, partitions };
@@ -507,6 +577,7 @@ impl Operator for MatchRecognize {
                 pending: batch(&p.pending)?,
                 pending_times: p.pending_times,
                 matches: p.matches,
+                covered: p.covered,
                 dirty: false,
             };
             partitions.insert(p.key, part);

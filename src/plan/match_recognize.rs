@@ -15,14 +15,14 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::planner::{PlannedRelation, RelationPlannerContext, RelationPlanning};
 use datafusion::logical_expr::{Expr, ExprSchemable, Extension, LogicalPlan, UserDefinedLogicalNodeCore};
 use datafusion::sql::sqlparser::ast::{
-    self, AfterMatchSkip, MatchRecognizePattern as P, MatchRecognizeSymbol as Sym, RepetitionQuantifier as Q,
-    RowsPerMatch as Rpm, TableFactor,
+    self, AfterMatchSkip, EmptyMatchesMode, MatchRecognizePattern as P, MatchRecognizeSymbol as Sym,
+    RepetitionQuantifier as Q, RowsPerMatch as Rpm, TableFactor,
 };
 
 use super::match_expr::{self, var_name, Names, Place, SlotExpr};
 use super::window_tvf::{interval_ms, is_time_attribute};
 use crate::exec::match_pattern::Pattern;
-use crate::exec::match_recognize::{AfterMatch, RowsPerMatch};
+use crate::exec::match_recognize::{AfterMatch, EmptyMatches, RowsPerMatch};
 use crate::sql::match_recognize::{SUBSET_MARK, WITHIN_MARK};
 
 /// Most variables `PERMUTE` takes (its alternation has n! branches).
@@ -118,11 +118,6 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
     let mut var_names = Vec::new();
     collect_vars(&pattern, &mut var_names);
     let pattern = convert(&pattern, &var_names)?;
-    if pattern.min_rows() == 0 {
-        return plan_err(
-            "the PATTERN can match no rows (an empty match); patterns that can match empty are not supported yet",
-        );
-    }
 
     // ORDER BY: the event-time attribute ascending first.
     let Some((first, rest)) = order_by.split_first() else {
@@ -238,8 +233,9 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
 
     let rows_per_match = match rows_per_match {
         None | Some(Rpm::OneRow) => RowsPerMatch::One,
-        Some(Rpm::AllRows(None)) => RowsPerMatch::All,
-        Some(Rpm::AllRows(Some(mode))) => return plan_err(format!("ALL ROWS PER MATCH {mode} is not supported yet")),
+        Some(Rpm::AllRows(None | Some(EmptyMatchesMode::Show))) => RowsPerMatch::All(EmptyMatches::Show),
+        Some(Rpm::AllRows(Some(EmptyMatchesMode::Omit))) => RowsPerMatch::All(EmptyMatches::Omit),
+        Some(Rpm::AllRows(Some(EmptyMatchesMode::WithUnmatched))) => RowsPerMatch::All(EmptyMatches::WithUnmatched),
     };
     let var_of = |id: &ast::Ident| -> DfResult<u16> {
         let name = var_name(id);
@@ -270,7 +266,7 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
                 fields.push(Field::new(name, e.get_type(&in_schema)?, true));
             }
         }
-        RowsPerMatch::All => {
+        RowsPerMatch::All(_) => {
             fields.extend(in_schema.fields().iter().map(|f| Field::new(f.name(), f.data_type().clone(), true)))
         }
     }
@@ -313,7 +309,9 @@ fn describe(
     let measures = measures.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(", ");
     let rows = match rows {
         RowsPerMatch::One => "ONE ROW PER MATCH",
-        RowsPerMatch::All => "ALL ROWS PER MATCH",
+        RowsPerMatch::All(EmptyMatches::Show) => "ALL ROWS PER MATCH",
+        RowsPerMatch::All(EmptyMatches::Omit) => "ALL ROWS PER MATCH OMIT EMPTY MATCHES",
+        RowsPerMatch::All(EmptyMatches::WithUnmatched) => "ALL ROWS PER MATCH WITH UNMATCHED ROWS",
     };
     let skip = match after {
         AfterMatch::PastLastRow => "PAST LAST ROW".to_string(),
