@@ -17,7 +17,8 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, UInt32Array};
+use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::physical_expr::PhysicalExpr;
@@ -304,6 +305,60 @@ impl MatchExpr {
         Ok(Some(self.expr.evaluate(&batch)?.into_array(batch.num_rows())?))
     }
 
+    /// Evaluates a context-free condition (see [`Self::is_context_free`]) of variable
+    /// `var_name` for rows `lo..lo + n` of `rows`, vectorised: slots become shifted copies
+    /// of their columns. `None` for rows whose `NEXT` reads a row at or past `avail` that
+    /// is not final yet.
+    pub fn context_free_conditions(
+        &self,
+        var_name: &str,
+        rows: &RecordBatch,
+        lo: usize,
+        n: usize,
+        avail: usize,
+        is_final: bool,
+    ) -> Result<Vec<Option<bool>>> {
+        if n == 0 {
+            return Ok(vec![]);
+        }
+        let mut decided = vec![true; n];
+        let mut columns = rows.slice(lo, n).columns().to_vec();
+        for slot in &self.slots {
+            let column: ArrayRef = match slot {
+                Slot::Nav { physical, column, .. } => {
+                    let idx: UInt32Array = (0..n)
+                        .map(|k| {
+                            let t = (lo + k) as i64 + physical;
+                            if t < 0 {
+                                None
+                            } else if t as usize >= avail {
+                                decided[k] &= is_final;
+                                None
+                            } else {
+                                Some(t as u32)
+                            }
+                        })
+                        .collect();
+                    take(rows.column(*column), &idx, None)?
+                }
+                Slot::Classifier { .. } => Arc::new(StringArray::from(vec![var_name; n])),
+                other => return Err(Error::internal(format!("{other:?} is not a context-free slot"))),
+            };
+            columns.push(column);
+        }
+        self.verdicts(columns, decided)
+    }
+
+    fn verdicts(&self, columns: Vec<ArrayRef>, decided: Vec<bool>) -> Result<Vec<Option<bool>>> {
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+        let out = self.expr.evaluate(&batch)?.into_array(batch.num_rows())?;
+        let bools = out
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| Error::sql(format!("a DEFINE condition must be a boolean, not {}", out.data_type())))?;
+        Ok((0..decided.len()).map(|i| decided[i].then(|| bools.is_valid(i) && bools.value(i))).collect())
+    }
+
     /// Evaluates a condition for each row of `base`, `views[i]` for row `i`: `Some(true)`
     /// when it holds, `Some(false)` when false or NULL, `None` when undecided (reads a row
     /// not final yet). Rows are evaluated in one batch; undecided rows are found first.
@@ -326,13 +381,7 @@ impl MatchExpr {
             }
             columns.push(ScalarValue::iter_to_array(values)?);
         }
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-        let out = self.expr.evaluate(&batch)?.into_array(batch.num_rows())?;
-        let bools = out
-            .as_any()
-            .downcast_ref::<BooleanArray>()
-            .ok_or_else(|| Error::sql(format!("a DEFINE condition must be a boolean, not {}", out.data_type())))?;
-        Ok((0..views.len()).map(|i| decided[i].then(|| bools.is_valid(i) && bools.value(i))).collect())
+        self.verdicts(columns, decided)
     }
 }
 

@@ -122,6 +122,9 @@ struct Partition {
     covered: u64,
     /// Whether final rows arrived since the last search (or the input ended).
     dirty: bool,
+    /// Per variable with a context-free condition: its verdict per row of `rows`, from
+    /// row 0; a trailing undecided part is recomputed (not in snapshots: rebuilt).
+    verdicts: Vec<Vec<Option<bool>>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -248,9 +251,7 @@ impl MatchRecognize {
         let spec = &self.spec;
         let avail = p.rows.num_rows();
         let mut out = Vec::new();
-        // Conditions of the current row alone, for rows from `cache_start` on.
-        let cache_start = p.start;
-        let cache = self.context_free_conditions(p, is_final)?;
+        self.update_verdicts(p, is_final)?;
         let times = match spec.within_ms {
             Some(_) => Some(millis(&spec.time, &p.rows)?),
             None => None,
@@ -260,6 +261,7 @@ impl MatchRecognize {
             let number = p.matches + 1;
             let partition_start = (p.base == 0).then_some(0);
             let rows = &p.rows;
+            let verdicts = &p.verdicts;
             let mut test = |var: u16, row: usize, path: &[(usize, u16)]| -> Result<Verdict> {
                 if let (Some(within), Some(times)) = (spec.within_ms, &times) {
                     if times.value(row) - times.value(path[0].0) >= within {
@@ -267,8 +269,8 @@ impl MatchRecognize {
                     }
                 }
                 let Some(cond) = &spec.defines[var as usize] else { return Ok(Verdict::True) };
-                let verdict = match &cache[var as usize] {
-                    Some(c) => c[row - cache_start],
+                let verdict = match verdicts.get(var as usize).filter(|v| !v.is_empty()) {
+                    Some(v) => v[row],
                     None => {
                         let view = MatchView {
                             rows,
@@ -321,6 +323,9 @@ impl MatchRecognize {
         // Release rows no match can reach any more.
         let keep_from = p.start.saturating_sub(self.history).min(avail);
         if keep_from > 0 {
+            for v in &mut p.verdicts {
+                v.drain(..keep_from.min(v.len()));
+            }
             p.rows = p.rows.slice(keep_from, avail - keep_from);
             p.base += keep_from as u64;
             p.start -= keep_from;
@@ -328,35 +333,21 @@ impl MatchRecognize {
         Ok(out)
     }
 
-    /// Conditions that read only the current row (and fixed offsets from it), for every row
-    /// from `start` on, evaluated in one batch per variable.
-    fn context_free_conditions(&self, p: &Partition, is_final: bool) -> Result<Vec<Option<Vec<Option<bool>>>>> {
+    /// Brings the verdicts of conditions that read only the current row (and fixed
+    /// offsets from it) up to date for every final row, evaluating each such condition
+    /// once per row, in one batch per variable.
+    fn update_verdicts(&self, p: &mut Partition, is_final: bool) -> Result<()> {
         let avail = p.rows.num_rows();
-        let n = avail - p.start;
-        let mut out = Vec::with_capacity(self.spec.defines.len());
+        p.verdicts.resize(self.spec.defines.len(), Vec::new());
         for (var, cond) in self.spec.defines.iter().enumerate() {
-            let var = var as u16;
-            match cond {
-                Some(c) if c.is_context_free(var) => {
-                    let paths: Vec<[(usize, u16); 1]> = (p.start..avail).map(|i| [(i, var)]).collect();
-                    let views: Vec<MatchView> = paths
-                        .iter()
-                        .map(|path| MatchView {
-                            rows: &p.rows,
-                            avail,
-                            is_final,
-                            path,
-                            position: 0,
-                            match_number: p.matches + 1,
-                            var_names: &self.spec.var_names,
-                        })
-                        .collect();
-                    out.push(Some(c.conditions(&p.rows.slice(p.start, n), &views)?));
-                }
-                _ => out.push(None),
-            }
+            let Some(c) = cond.as_ref().filter(|c| c.is_context_free(var as u16)) else { continue };
+            let v = &mut p.verdicts[var];
+            let from = v.iter().position(Option::is_none).unwrap_or(v.len());
+            v.truncate(from);
+            let name = &self.spec.var_names[var];
+            v.extend(c.context_free_conditions(name, &p.rows, from, avail - from, avail, is_final)?);
         }
-        Ok(out)
+        Ok(())
     }
 
     fn skip_target(&self, path: &[(usize, u16)], first: usize, last: usize) -> Result<usize> {
@@ -464,6 +455,7 @@ impl MatchRecognize {
             matches: 0,
             covered: 0,
             dirty: false,
+            verdicts: vec![],
         }
     }
 }
@@ -579,6 +571,7 @@ impl Operator for MatchRecognize {
                 matches: p.matches,
                 covered: p.covered,
                 dirty: false,
+                verdicts: vec![],
             };
             partitions.insert(p.key, part);
         }

@@ -251,6 +251,7 @@ proptest! {
         (rows, splits) in rows_strategy(),
         undefined in 0u8..4,
         past_last_row in any::<bool>(),
+        per_row in any::<bool>(),
     ) {
         let mut vars = Vec::new();
         pattern.vars(&mut vars);
@@ -258,7 +259,12 @@ proptest! {
         let defined: Vec<u8> = vars.iter().copied().filter(|v| *v != undefined || vars.len() == 1).collect();
         let defines = defined
             .iter()
-            .map(|v| format!("{} AS c = '{}'", (b'A' + v) as char, (b'a' + v) as char))
+            .map(|v| {
+                // `COUNT(*) > 0` always holds (the current row counts) but reads the match so
+                // far, so the condition is evaluated per candidate row instead of per batch.
+                let extra = if per_row { " AND COUNT(*) > 0" } else { "" };
+                format!("{} AS c = '{}'{extra}", (b'A' + v) as char, (b'a' + v) as char)
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let skip = if past_last_row { "PAST LAST ROW" } else { "TO NEXT ROW" };
