@@ -74,6 +74,8 @@ pub struct Names<'a> {
     pub subsets: &'a [(String, Vec<u16>)],
     /// The input's column names.
     pub columns: Vec<String>,
+    /// The index of the event-time attribute among them (for `MATCH_ROWTIME()`).
+    pub time: usize,
 }
 
 impl Names<'_> {
@@ -231,7 +233,11 @@ impl Rewriter<'_, '_> {
         let ast::Expr::Function(f) = e else { return Ok(None) };
         let name = f.name.to_string().to_ascii_uppercase();
         match name.as_str() {
-            "PREV" | "NEXT" | "FIRST" | "LAST" | "CLASSIFIER" | "MATCH_NUMBER" | "FINAL" | "RUNNING" => {}
+            "PREV" | "NEXT" | "FIRST" | "LAST" | "CLASSIFIER" | "MATCH_NUMBER" | "MATCH_ROWTIME" | "FINAL"
+            | "RUNNING" => {}
+            "MATCH_TIMED_OUT" => {
+                return plan_err("MATCH_TIMED_OUT() needs WITHIN .. EMIT TIMEOUTS, which is not supported yet")
+            }
             "COUNT" | "SUM" | "AVG" | "MIN" | "MAX" => return self.aggregate(&name, f).map(Some),
             _ => return Ok(None),
         }
@@ -242,6 +248,17 @@ impl Rewriter<'_, '_> {
             }
             "CLASSIFIER" => Ok(Some(Slot::Classifier { fin: false })),
             "MATCH_NUMBER" => Ok(Some(Slot::MatchNumber)),
+            "MATCH_ROWTIME" if !args.is_empty() => plan_err("MATCH_ROWTIME() takes no arguments"),
+            "MATCH_ROWTIME" if self.place != Place::Measure => plan_err("MATCH_ROWTIME() is only allowed in MEASURES"),
+            // Flink: the event time of the match's last row.
+            "MATCH_ROWTIME" => Ok(Some(Slot::Nav {
+                nav: Nav::Last,
+                vars: None,
+                offset: 0,
+                physical: 0,
+                column: self.names.time,
+                fin: true,
+            })),
             "FINAL" | "RUNNING" => {
                 if self.place != Place::Measure {
                     return plan_err(format!("{name} is only allowed in MEASURES"));

@@ -207,6 +207,7 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
         vars: &var_names,
         subsets: &subsets,
         columns: in_schema.fields().iter().map(|f| f.name().clone()).collect(),
+        time: time_index,
     };
     let mut defines: Vec<Option<SlotExpr>> = vec![None; var_names.len()];
     for d in &defined {
