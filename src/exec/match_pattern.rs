@@ -14,8 +14,9 @@
 //! Matching is streaming-aware: rows at index `avail` and beyond are not known yet. When a
 //! thread needs such a row (or a predicate needs a row after the current one) before any
 //! more preferred thread has matched, the answer is [`Outcome::NeedMore`]: the match at this
-//! start cannot be decided until more rows are final. With `is_final` (end of input) the
-//! missing rows simply do not exist.
+//! start cannot be decided until more rows are final. At the end of input ([`Tail::End`])
+//! the missing rows do not exist; when rows may follow but none a match from this start
+//! may use (`WITHIN` expired: [`Tail::Closed`]) matches cannot grow, but `$` still waits.
 
 use crate::error::Result;
 
@@ -91,6 +92,17 @@ enum Inst {
     /// Fail unless the position moved since the mark: stops empty iterations from looping.
     Progress(usize),
     Match,
+}
+
+/// What may follow the known rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tail {
+    /// More rows may follow, and a match may use them.
+    Open,
+    /// More rows may follow, but a match from this start cannot use them.
+    Closed,
+    /// The partition ends after the known rows (end of a bounded input).
+    End,
 }
 
 /// What a row test says.
@@ -218,14 +230,14 @@ impl Program {
         }
     }
 
-    /// Finds the preferred match starting at row `start`, over rows `0..avail` (more rows
-    /// may follow unless `is_final`). `partition_start` is the index of the partition's first
-    /// row if it is still held (for `^`).
+    /// Finds the preferred match starting at row `start`, over rows `0..avail` followed by
+    /// `tail`. `partition_start` is the index of the partition's first row if it is still
+    /// held (for `^`).
     pub fn find(
         &self,
         start: usize,
         avail: usize,
-        is_final: bool,
+        tail: Tail,
         partition_start: Option<usize>,
         test: &mut dyn RowTest,
     ) -> Result<Outcome> {
@@ -237,10 +249,10 @@ impl Program {
                 match self.insts[t.pc] {
                     Inst::Var(v) => {
                         if t.pos >= avail {
-                            if is_final {
-                                continue 'threads;
+                            if tail == Tail::Open {
+                                return Ok(Outcome::NeedMore);
                             }
-                            return Ok(Outcome::NeedMore);
+                            continue 'threads;
                         }
                         path.push((t.pos, v));
                         match test.test(v, t.pos, &path)? {
@@ -267,7 +279,7 @@ impl Program {
                         if t.pos < avail {
                             continue 'threads;
                         }
-                        if !is_final {
+                        if tail != Tail::End {
                             return Ok(Outcome::NeedMore);
                         }
                         t.pc += 1;
@@ -327,7 +339,8 @@ mod tests {
             let want = (b'a' + var as u8) as char;
             Ok(if labels[row] == want || labels[row] == '*' { Verdict::True } else { Verdict::False })
         };
-        match prog.find(start, labels.len(), is_final, Some(0), &mut test).unwrap() {
+        let tail = if is_final { Tail::End } else { Tail::Open };
+        match prog.find(start, labels.len(), tail, Some(0), &mut test).unwrap() {
             Outcome::Match(p) => Some(Some(p.iter().map(|(_, v)| (b'A' + *v as u8) as char).collect())),
             Outcome::NoMatch => None,
             Outcome::NeedMore => Some(None),
@@ -406,8 +419,12 @@ mod tests {
         let p = cat(vec![v('A'), Pattern::End]);
         assert_eq!(run(&p, "aa", 0), None);
         assert_eq!(run(&p, "aa", 1).as_deref(), Some("A"));
-        // Not final: `$` cannot be decided at the last known row.
+        // Not final: `$` cannot be decided at the last known row, even when matches can
+        // no longer grow.
         assert_eq!(run_with(&p, "aa", 1, false), Some(None));
+        let prog = Program::compile(&p);
+        let mut any = |_: u16, _: usize, _: &[(usize, u16)]| -> Result<Verdict> { Ok(Verdict::True) };
+        assert_eq!(prog.find(1, 2, Tail::Closed, Some(0), &mut any).unwrap(), Outcome::NeedMore);
     }
 
     #[test]
@@ -423,6 +440,12 @@ mod tests {
         let p = alt(vec![cat(vec![v('A'), v('B')]), v('A')]);
         assert_eq!(run_with(&p, "a", 0, false), Some(None));
         assert_eq!(run_with(&p, "a", 0, true), Some(Some("A".into())));
+        // Rows may follow but cannot join this match: decided now.
+        let prog = Program::compile(&p);
+        let mut is_a = |var: u16, _: usize, _: &[(usize, u16)]| -> Result<Verdict> {
+            Ok(if var == 0 { Verdict::True } else { Verdict::False })
+        };
+        assert_eq!(prog.find(0, 1, Tail::Closed, Some(0), &mut is_a).unwrap(), Outcome::Match(vec![(0, 0)]));
     }
 
     #[test]

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use super::chunk::Chunk;
 use super::event_time::millis;
 use super::match_eval::{MatchExpr, MatchView};
-use super::match_pattern::{Outcome, Pattern, Program, Verdict};
+use super::match_pattern::{Outcome, Pattern, Program, Tail, Verdict};
 use super::operator::Operator;
 use super::state_codec::{decode_arrays, encode_arrays};
 use crate::error::{Error, Result};
@@ -290,7 +290,20 @@ impl MatchRecognize {
                     None => Verdict::NeedMore,
                 })
             };
-            match self.program.find(start, avail, is_final, partition_start, &mut test)? {
+            // WITHIN: once the watermark is `within` past the start row, no row still to come
+            // can join a match from it.
+            let expired = match (spec.within_ms, &times) {
+                (Some(w), Some(t)) => self.watermark >= t.value(start).saturating_add(w),
+                _ => false,
+            };
+            let tail = if is_final {
+                Tail::End
+            } else if expired {
+                Tail::Closed
+            } else {
+                Tail::Open
+            };
+            match self.program.find(start, avail, tail, partition_start, &mut test)? {
                 Outcome::NeedMore => break,
                 Outcome::NoMatch => {
                     if spec.rows_per_match == RowsPerMatch::All(EmptyMatches::WithUnmatched)
@@ -520,7 +533,9 @@ impl Operator for MatchRecognize {
         let result = (|| -> Result<()> {
             for p in partitions.values_mut() {
                 self.release(p, watermark)?;
-                if p.dirty || is_final {
+                // With WITHIN a waiting partial match may expire without new rows.
+                let may_expire = self.spec.within_ms.is_some() && p.start < p.rows.num_rows();
+                if p.dirty || is_final || may_expire {
                     p.dirty = false;
                     out.extend(self.run(p, is_final)?.into_iter().map(Chunk::inserts));
                 }
@@ -704,6 +719,18 @@ mod tests {
         let (mut m, schema) = op("MEASURES COUNT(B.*) AS nb PATTERN (A B+?) DEFINE A AS v = 1, B AS v = 2");
         m.on_chunk(chunk(&schema, &[(1, 1, S, NONE), (1, 2, 2 * S, S), (1, 2, 3 * S, 2 * S)])).unwrap();
         assert_eq!(text(&m.on_watermark(2 * S).unwrap()), vec!["+I 1 1"]);
+    }
+
+    #[test]
+    fn within_ends_a_match_once_the_watermark_passes_start_plus_interval() {
+        let (mut m, schema) =
+            op("MEASURES COUNT(B.*) AS nb PATTERN (A B*) WITHIN INTERVAL '2' SECOND DEFINE A AS v = 1, B AS v = 2");
+        m.on_chunk(chunk(&schema, &[(1, 1, S, NONE), (1, 2, S + 500, S)])).unwrap();
+        // A row at 2.999 s could still be a B: B* waits.
+        assert!(m.on_watermark(3 * S - 1).unwrap().is_empty());
+        // From 3 s on no row can join a match that started at 1 s: emitted without a next row.
+        assert_eq!(text(&m.on_watermark(3 * S).unwrap()), vec!["+I 1 1"]);
+        assert_eq!(m.held_rows(), 0);
     }
 
     #[test]

@@ -146,13 +146,24 @@ fn repeat(
 
 /// The reference's output for one partition: (id, classifier, match number) per row of
 /// each match, ALL ROWS PER MATCH (SHOW EMPTY MATCHES).
-fn reference(p: &Pat, labels: &[(i64, char)], defined: &[u8], past_last_row: bool) -> Vec<(i64, String, i64)> {
-    let test = |v: u8, row: usize| !defined.contains(&v) || labels[row].1 == (b'a' + v) as char;
+/// Row `id` happens at `id` seconds; with `within_s`, a match's rows are less than that
+/// many seconds after its first.
+fn reference(
+    p: &Pat,
+    labels: &[(i64, char)],
+    defined: &[u8],
+    past_last_row: bool,
+    within_s: Option<i64>,
+) -> Vec<(i64, String, i64)> {
     let n = labels.len();
     let mut out = Vec::new();
     let mut start = 0;
     let mut number = 0;
     while start < n {
+        let test = |v: u8, row: usize| {
+            within_s.is_none_or(|w| labels[row].0 - labels[start].0 < w)
+                && (!defined.contains(&v) || labels[row].1 == (b'a' + v) as char)
+        };
         match matches(p, start, n, &test).into_iter().next() {
             Some((end, vars)) if end > start => {
                 number += 1;
@@ -211,13 +222,13 @@ fn rows_strategy() -> impl Strategy<Value = (Rows, Vec<usize>)> {
     })
 }
 
-fn operator(sql_pattern: &str, defines: &str, skip: &str) -> Box<dyn Operator> {
+fn operator(sql_pattern: &str, within: &str, defines: &str, skip: &str) -> Box<dyn Operator> {
     let mut planner = Planner::new();
     let sql = format!(
         "CREATE TABLE ev (k BIGINT, id BIGINT, c VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values');
          SELECT * FROM ev MATCH_RECOGNIZE (PARTITION BY k ORDER BY ts
            MEASURES CLASSIFIER() AS cls, MATCH_NUMBER() AS mn ALL ROWS PER MATCH AFTER MATCH SKIP {skip}
-           PATTERN ({sql_pattern}) DEFINE {defines});"
+           PATTERN ({sql_pattern}){within} DEFINE {defines});"
     );
     let stmts = parse_statements(&sql).unwrap();
     let Statement::CreateTable(ct) = &stmts[0].statement else { panic!() };
@@ -252,6 +263,7 @@ proptest! {
         undefined in 0u8..4,
         past_last_row in any::<bool>(),
         per_row in any::<bool>(),
+        within_s in prop_oneof![Just(None), (1i64..6).prop_map(Some)],
     ) {
         let mut vars = Vec::new();
         pattern.vars(&mut vars);
@@ -268,7 +280,8 @@ proptest! {
             .collect::<Vec<_>>()
             .join(", ");
         let skip = if past_last_row { "PAST LAST ROW" } else { "TO NEXT ROW" };
-        let mut op = operator(&pattern.sql(), &defines, skip);
+        let within = within_s.map(|w| format!(" WITHIN INTERVAL '{w}' SECOND")).unwrap_or_default();
+        let mut op = operator(&pattern.sql(), &within, &defines, skip);
         let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
             datafusion::arrow::datatypes::Field::new("k", datafusion::arrow::datatypes::DataType::Int64, true),
             datafusion::arrow::datatypes::Field::new("id", datafusion::arrow::datatypes::DataType::Int64, true),
@@ -312,7 +325,7 @@ proptest! {
         for k in 0..2 {
             let mut labels: Vec<(i64, char)> = rows.iter().filter(|r| r.0 == k).map(|r| (r.1, r.2)).collect();
             labels.sort();
-            let expected = reference(&pattern, &labels, &defined, past_last_row);
+            let expected = reference(&pattern, &labels, &defined, past_last_row, within_s);
             let got = actual.remove(&k).unwrap_or_default();
             prop_assert_eq!(got, expected, "pattern {} over {:?}", pattern.sql(), labels);
         }
