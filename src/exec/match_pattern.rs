@@ -29,6 +29,9 @@ pub enum Pattern {
     Start,
     /// `$`: the end of the partition (end of a bounded input).
     End,
+    /// `{- p -}`: rows matched by `p` belong to the match but are not output by
+    /// `ALL ROWS PER MATCH`.
+    Exclude(Box<Pattern>),
     /// Patterns one after the other.
     Concat(Vec<Pattern>),
     /// The first pattern that matches, left first.
@@ -52,13 +55,15 @@ impl Pattern {
         match self {
             Pattern::Var(_) => 1,
             Pattern::Start | Pattern::End => 0,
+            Pattern::Exclude(p) => p.min_rows(),
             Pattern::Concat(ps) => ps.iter().map(Pattern::min_rows).sum(),
             Pattern::Alt(ps) => ps.iter().map(Pattern::min_rows).min().unwrap_or(0),
             Pattern::Repeat { inner, min, .. } => inner.min_rows().saturating_mul(*min as u64),
         }
     }
 
-    /// The variables the pattern's first row can be matched to (for `SKIP TO FIRST v` checks).
+    /// The variable every match's first row is mapped to, if there is one (for `SKIP TO
+    /// FIRST v` checks).
     pub fn always_starts_with(&self) -> Option<u16> {
         match self {
             Pattern::Var(v) => Some(*v),
@@ -72,6 +77,7 @@ impl Pattern {
                 None
             }
             Pattern::Repeat { inner, min, .. } if *min > 0 => inner.always_starts_with(),
+            Pattern::Exclude(p) => p.always_starts_with(),
             _ => None,
         }
     }
@@ -91,6 +97,8 @@ enum Inst {
     Mark(usize),
     /// Fail unless the position moved since the mark: stops empty iterations from looping.
     Progress(usize),
+    /// Enter (`true`) or leave an exclusion `{- .. -}`.
+    Exclude(bool),
     Match,
 }
 
@@ -119,8 +127,9 @@ pub enum Verdict {
 /// The result of looking for a match at a start row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// The preferred match: `(row, variable)` per matched row, in row order.
-    Match(Vec<(usize, u16)>),
+    /// The preferred match: `(row, variable)` per matched row, in row order, and the rows
+    /// matched inside an exclusion `{- .. -}` (ascending).
+    Match(Vec<(usize, u16)>, Vec<usize>),
     /// No match starts at this row.
     NoMatch,
     /// Undecided until rows from `avail` on are final.
@@ -152,6 +161,9 @@ struct Thread {
     pos: usize,
     path_len: usize,
     marks: Vec<usize>,
+    /// Exclusions the thread is inside.
+    excluding: u32,
+    excluded_len: usize,
 }
 
 impl Program {
@@ -178,6 +190,11 @@ impl Program {
             }
             Pattern::End => {
                 self.push(Inst::End);
+            }
+            Pattern::Exclude(p) => {
+                self.push(Inst::Exclude(true));
+                self.emit(p);
+                self.push(Inst::Exclude(false));
             }
             Pattern::Concat(ps) => ps.iter().for_each(|p| self.emit(p)),
             Pattern::Alt(ps) => {
@@ -241,10 +258,19 @@ impl Program {
         partition_start: Option<usize>,
         test: &mut dyn RowTest,
     ) -> Result<Outcome> {
-        let mut stack = vec![Thread { pc: 0, pos: start, path_len: 0, marks: vec![usize::MAX; self.marks] }];
+        let mut stack = vec![Thread {
+            pc: 0,
+            pos: start,
+            path_len: 0,
+            marks: vec![usize::MAX; self.marks],
+            excluding: 0,
+            excluded_len: 0,
+        }];
         let mut path: Vec<(usize, u16)> = Vec::new();
+        let mut excluded: Vec<usize> = Vec::new();
         'threads: while let Some(mut t) = stack.pop() {
             path.truncate(t.path_len);
+            excluded.truncate(t.excluded_len);
             loop {
                 match self.insts[t.pc] {
                     Inst::Var(v) => {
@@ -257,6 +283,9 @@ impl Program {
                         path.push((t.pos, v));
                         match test.test(v, t.pos, &path)? {
                             Verdict::True => {
+                                if t.excluding > 0 {
+                                    excluded.push(t.pos);
+                                }
                                 t.pos += 1;
                                 t.pc += 1;
                             }
@@ -265,8 +294,23 @@ impl Program {
                         }
                     }
                     Inst::Split(a, b) => {
-                        stack.push(Thread { pc: b, pos: t.pos, path_len: path.len(), marks: t.marks.clone() });
+                        stack.push(Thread {
+                            pc: b,
+                            pos: t.pos,
+                            path_len: path.len(),
+                            marks: t.marks.clone(),
+                            excluding: t.excluding,
+                            excluded_len: excluded.len(),
+                        });
                         t.pc = a;
+                    }
+                    Inst::Exclude(enter) => {
+                        if enter {
+                            t.excluding += 1;
+                        } else {
+                            t.excluding -= 1;
+                        }
+                        t.pc += 1;
                     }
                     Inst::Jmp(a) => t.pc = a,
                     Inst::Start => {
@@ -294,7 +338,7 @@ impl Program {
                         }
                         t.pc += 1;
                     }
-                    Inst::Match => return Ok(Outcome::Match(path)),
+                    Inst::Match => return Ok(Outcome::Match(path, excluded)),
                 }
             }
         }
@@ -341,7 +385,7 @@ mod tests {
         };
         let tail = if is_final { Tail::End } else { Tail::Open };
         match prog.find(start, labels.len(), tail, Some(0), &mut test).unwrap() {
-            Outcome::Match(p) => Some(Some(p.iter().map(|(_, v)| (b'A' + *v as u8) as char).collect())),
+            Outcome::Match(p, _) => Some(Some(p.iter().map(|(_, v)| (b'A' + *v as u8) as char).collect())),
             Outcome::NoMatch => None,
             Outcome::NeedMore => Some(None),
         }
@@ -445,7 +489,34 @@ mod tests {
         let mut is_a = |var: u16, _: usize, _: &[(usize, u16)]| -> Result<Verdict> {
             Ok(if var == 0 { Verdict::True } else { Verdict::False })
         };
-        assert_eq!(prog.find(0, 1, Tail::Closed, Some(0), &mut is_a).unwrap(), Outcome::Match(vec![(0, 0)]));
+        assert_eq!(prog.find(0, 1, Tail::Closed, Some(0), &mut is_a).unwrap(), Outcome::Match(vec![(0, 0)], vec![]));
+    }
+
+    #[test]
+    fn excluded_rows_are_reported_and_forgotten_on_backtracking() {
+        // A {- B+ -} C over a b b c: the two b rows are excluded.
+        let p = cat(vec![v('A'), Pattern::Exclude(Box::new(plus(v('B')))), v('C')]);
+        let prog = Program::compile(&p);
+        let labels: Vec<char> = "abbc".chars().collect();
+        let mut test = |var: u16, row: usize, _: &[(usize, u16)]| -> Result<Verdict> {
+            Ok(if labels[row] == (b'a' + var as u8) as char { Verdict::True } else { Verdict::False })
+        };
+        let Outcome::Match(path, excluded) = prog.find(0, 4, Tail::End, Some(0), &mut test).unwrap() else {
+            panic!("no match")
+        };
+        assert_eq!(path.len(), 4);
+        assert_eq!(excluded, vec![1, 2]);
+        // ({- A -} B | A C) over a c: the excluded A of the failed first branch is undone.
+        let p = alt(vec![cat(vec![Pattern::Exclude(Box::new(v('A'))), v('B')]), cat(vec![v('A'), v('C')])]);
+        let prog = Program::compile(&p);
+        let labels: Vec<char> = "ac".chars().collect();
+        let mut test = |var: u16, row: usize, _: &[(usize, u16)]| -> Result<Verdict> {
+            Ok(if labels[row] == (b'a' + var as u8) as char { Verdict::True } else { Verdict::False })
+        };
+        assert_eq!(
+            prog.find(0, 2, Tail::End, Some(0), &mut test).unwrap(),
+            Outcome::Match(vec![(0, 0), (1, 2)], vec![])
+        );
     }
 
     #[test]

@@ -25,8 +25,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{new_null_array, Array, ArrayRef, RecordBatch, UInt32Array};
-use datafusion::arrow::compute::{concat_batches, take_record_batch};
+use datafusion::arrow::array::{new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
@@ -313,7 +313,7 @@ impl MatchRecognize {
                     }
                     p.start += 1;
                 }
-                Outcome::Match(path) if path.is_empty() => {
+                Outcome::Match(path, _) if path.is_empty() => {
                     // An empty match: the search resumes at the next row whatever the skip.
                     if spec.rows_per_match != RowsPerMatch::All(EmptyMatches::Omit) {
                         out.push(self.single_row_output(p, start, Some(number))?);
@@ -321,12 +321,12 @@ impl MatchRecognize {
                     p.matches = number;
                     p.start += 1;
                 }
-                Outcome::Match(path) => {
+                Outcome::Match(path, excluded) => {
                     let (first, last) = (path[0].0, path[path.len() - 1].0);
                     if !is_final && last + self.lookahead >= avail {
                         break; // measures read rows after the match that are not final yet
                     }
-                    out.push(self.output(p, &path, number, is_final)?);
+                    out.push(self.output(p, &path, &excluded, number, is_final)?);
                     p.matches = number;
                     p.covered = p.covered.max(p.base + last as u64 + 1);
                     p.start = self.skip_target(&path, first, last)?;
@@ -385,7 +385,14 @@ impl MatchRecognize {
     }
 
     /// The output rows of one match.
-    fn output(&self, p: &Partition, path: &[(usize, u16)], number: u64, is_final: bool) -> Result<RecordBatch> {
+    fn output(
+        &self,
+        p: &Partition,
+        path: &[(usize, u16)],
+        excluded: &[usize],
+        number: u64,
+        is_final: bool,
+    ) -> Result<RecordBatch> {
         let spec = &self.spec;
         let view = |position| MatchView {
             rows: &p.rows,
@@ -414,7 +421,13 @@ impl MatchRecognize {
                 m.evaluate(&base, &views)?.ok_or_else(|| Error::internal("a measure read a row that is not final"))?;
             columns.push(values);
         }
-        Ok(RecordBatch::try_new(spec.schema.clone(), columns)?)
+        let out = RecordBatch::try_new(spec.schema.clone(), columns)?;
+        if excluded.is_empty() || spec.rows_per_match == RowsPerMatch::One {
+            return Ok(out);
+        }
+        // ALL ROWS PER MATCH leaves out rows matched inside {- .. -}.
+        let keep: BooleanArray = path.iter().map(|(row, _)| Some(excluded.binary_search(row).is_err())).collect();
+        Ok(filter_record_batch(&out, &keep)?)
     }
 
     /// The one output row of an empty match at `row` (`Some(match number)`: measures over

@@ -238,6 +238,9 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
         Some(Rpm::AllRows(Some(EmptyMatchesMode::Omit))) => RowsPerMatch::All(EmptyMatches::Omit),
         Some(Rpm::AllRows(Some(EmptyMatchesMode::WithUnmatched))) => RowsPerMatch::All(EmptyMatches::WithUnmatched),
     };
+    if rows_per_match == RowsPerMatch::All(EmptyMatches::WithUnmatched) && has_exclusion(&pattern) {
+        return plan_err("WITH UNMATCHED ROWS cannot be combined with an exclusion {- .. -} (SQL:2016)");
+    }
     let var_of = |id: &ast::Ident| -> DfResult<u16> {
         let name = var_name(id);
         var_names.iter().position(|n| *n == name).map(|i| i as u16).ok_or_else(|| {
@@ -326,6 +329,15 @@ fn describe(
     )
 }
 
+fn has_exclusion(p: &Pattern) -> bool {
+    match p {
+        Pattern::Exclude(_) => true,
+        Pattern::Var(_) | Pattern::Start | Pattern::End => false,
+        Pattern::Concat(ps) | Pattern::Alt(ps) => ps.iter().any(has_exclusion),
+        Pattern::Repeat { inner, .. } => has_exclusion(inner),
+    }
+}
+
 fn collect_vars(p: &P, out: &mut Vec<String>) {
     let mut add = |s: &Sym| {
         if let Sym::Named(id) = s {
@@ -359,9 +371,7 @@ fn symbol(s: &Sym, vars: &[String]) -> Pattern {
 fn convert(p: &P, vars: &[String]) -> DfResult<Pattern> {
     Ok(match p {
         P::Symbol(s) => symbol(s, vars),
-        P::Exclude(s) => {
-            return plan_err(format!("exclusion {{- {s} -}} is not supported yet"));
-        }
+        P::Exclude(s) => Pattern::Exclude(Box::new(symbol(s, vars))),
         P::Permute(ss) => {
             if ss.len() > MAX_PERMUTE {
                 return plan_err(format!("PERMUTE takes at most {MAX_PERMUTE} variables"));

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! FINAL LAST(A.x)              →  FINAL(LAST(A.x))          (also RUNNING)
+//! PATTERN (A {- B -} C)        →  PATTERN (A ({- B -}) C)
 //! PATTERN (..) WITHIN INTERVAL '1' HOUR  SUBSET U = (A, B)  DEFINE ..
 //!   →  PATTERN (..) DEFINE "__wavecrest_within" AS INTERVAL '1' HOUR,
 //!                          U AS "__wavecrest_subset"(A, B), ..
@@ -71,7 +72,7 @@ pub fn rewrite_match_recognize(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan>
 }
 
 fn rewrite_body(body: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
-    let body = wrap_final_running(body);
+    let body = wrap_exclusions(&wrap_final_running(body));
     // Top-level clause boundaries.
     let mut depth = 0usize;
     let (mut within, mut subset, mut define) = (None, None, None);
@@ -125,6 +126,29 @@ fn rewrite_body(body: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
         out.push(t.clone());
         if i == define {
             out.extend(moved.iter().cloned());
+        }
+    }
+    out
+}
+
+/// `{- .. -}` → `({- .. -})`: sqlparser reads an exclusion only after `(` or `|` (after a
+/// symbol it takes `{` for a quantifier).
+fn wrap_exclusions(body: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
+    let next = |i: usize| body[i + 1..].iter().find(|t| significant(t)).map(|t| &t.token);
+    let mut out = Vec::with_capacity(body.len());
+    for (i, t) in body.iter().enumerate() {
+        if t.token == Token::LBrace && next(i) == Some(&Token::Minus) {
+            out.push(TokenWithSpan::new(Token::LParen, t.span));
+            out.push(t.clone());
+        } else if t.token == Token::Minus && next(i) == Some(&Token::RBrace) {
+            out.push(t.clone());
+        } else if t.token == Token::RBrace
+            && out.iter().rev().find(|t| significant(t)).map(|t| &t.token) == Some(&Token::Minus)
+        {
+            out.push(t.clone());
+            out.push(TokenWithSpan::new(Token::RParen, t.span));
+        } else {
+            out.push(t.clone());
         }
     }
     out
@@ -184,6 +208,15 @@ mod tests {
              PATTERN (A B) DEFINE \"__wavecrest_within\" AS INTERVAL '1' HOUR, U AS \"__wavecrest_subset\"(A, B), \
              V AS \"__wavecrest_subset\"(B), A AS x > 0)";
         assert_eq!(rewrite(sql), squeeze(expected));
+    }
+
+    #[test]
+    fn puts_exclusions_in_parentheses() {
+        let sql = "SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts PATTERN (A {- B -} C) DEFINE A AS x > 0)";
+        assert_eq!(
+            rewrite(sql),
+            squeeze("SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts PATTERN (A ({- B -}) C) DEFINE A AS x > 0)")
+        );
     }
 
     #[test]
