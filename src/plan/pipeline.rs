@@ -159,6 +159,22 @@ pub struct StagePlan {
 }
 
 /// A query's streaming plan.
+///
+/// ```
+/// use wavecrest::Session;
+/// let mut session = Session::new();
+/// session.sql("CREATE TABLE t (k BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values', 'lateness' = '5 s')").unwrap();
+/// let plan = session.planner().plan_sql(
+///     "SELECT window_start, k, COUNT(*) FROM TABLE(HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '1' SECOND, INTERVAL '5' SECOND))
+///      GROUP BY window_start, window_end, k").unwrap();
+/// assert_eq!(plan.source, "t");
+/// assert_eq!(plan.operators(), vec!["WindowAggregate", "Project"]);
+/// assert_eq!(plan.windows()[0].describe(), "HOP(slide=1s, size=5s)");
+/// assert!(plan.is_stateful());
+/// assert!(!plan.append_only, "allowed lateness makes it correct earlier rows");
+/// assert_eq!(plan.schema.field(2).name(), "count(*)");
+/// assert!(plan.explain(4).contains("hash(k@0), 4 workers"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct QueryPlan {
     /// The table the query reads.
