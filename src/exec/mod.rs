@@ -15,6 +15,8 @@ pub mod operator;
 pub mod project;
 pub mod row_group;
 pub mod state_codec;
+#[cfg(test)]
+pub mod test_rows;
 pub mod updating_aggregate;
 pub mod watermark_assigner;
 pub mod watermark_combiner;
