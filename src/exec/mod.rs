@@ -8,6 +8,8 @@ pub mod filter;
 pub mod groups;
 pub mod operator;
 pub mod project;
+pub mod session_aggregate;
+pub mod slide_aggregate;
 pub mod state_codec;
 pub mod watermark_assigner;
 pub mod watermark_combiner;

@@ -2,7 +2,9 @@
 //!
 //! DataFusion does name resolution, typing and coercion; here each node becomes an
 //! operator. `Aggregate` over a `WindowTvf` becomes one pane-based window aggregate, keyed
-//! by its non-window GROUP BY expressions, in a new hash-partitioned stage.
+//! by its non-window GROUP BY expressions, in a new hash-partitioned stage (SESSION and SLIDE
+//! windows get their own operators, partitioned by their `PARTITION BY` keys; see
+//! [`super::lower_windows`]); an OVER window becomes a slide aggregate emitting every row.
 
 use std::sync::Arc;
 
@@ -111,7 +113,17 @@ impl Builder<'_> {
             }
             LogicalPlan::SubqueryAlias(a) => self.node(&a.input),
             LogicalPlan::Aggregate(a) => self.aggregate(a),
+            LogicalPlan::Window(w) => {
+                self.node(&w.input)?;
+                let (partitioning, op) = super::lower_windows::over(w, self.props)?;
+                self.stages.push(StagePlan { partitioning, ops: vec![op] });
+                Ok(())
+            }
             LogicalPlan::Extension(ext) => match ext.node.as_any().downcast_ref::<WindowTvfNode>() {
+                Some(tvf) if !tvf.kind.is_pane_based() => Err(Error::sql(format!(
+                    "{} windows need an aggregate: GROUP BY window_start, window_end[, keys]",
+                    tvf.kind.describe()
+                ))),
                 Some(tvf) => {
                     self.node(&tvf.input)?;
                     let time = self.time_column(tvf)?;
@@ -186,6 +198,7 @@ impl Builder<'_> {
         let agg_in = a.input.schema();
         let mut output = Vec::new();
         let mut keys = Vec::new();
+        let mut key_exprs = Vec::new();
         let mut key_fields = Vec::new();
         let mut has = [false; 3];
         for e in &a.group_expr {
@@ -211,6 +224,7 @@ impl Builder<'_> {
                     output.push(OutputColumn::Key(keys.len()));
                     key_fields.push(Field::new(format!("k{}", keys.len()), e.get_type(agg_in)?, true));
                     keys.push(self.physical(e, agg_in)?);
+                    key_exprs.push(e.clone());
                 }
             }
         }
@@ -244,6 +258,24 @@ impl Builder<'_> {
             descs.join(", ")
         );
         let lateness_ms = self.source.as_deref().map(self.lateness_ms).unwrap_or(0);
+        if !tvf.kind.is_pane_based() {
+            let lowered = super::lower_windows::WindowGroupBy {
+                tvf,
+                key_exprs: &key_exprs,
+                keys,
+                key_schema: key_schema(key_fields),
+                aggregates,
+                output,
+                time,
+                schema: nullable(&a.schema),
+                display,
+                lateness_ms,
+            };
+            let (partitioning, op, corrects) = lowered.lower()?;
+            self.corrects |= corrects;
+            self.stages.push(StagePlan { partitioning, ops: vec![op] });
+            return Ok(());
+        }
         self.corrects |= lateness_ms > 0;
         let partitioning = if keys.is_empty() { Partitioning::Single } else { Partitioning::Hash(keys.clone()) };
         let spec = WindowAggregateSpec {

@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod lower;
+pub mod lower_windows;
 pub mod pipeline;
 pub mod planner;
 pub mod window;

@@ -15,6 +15,8 @@ use datafusion::physical_expr::PhysicalExpr;
 use crate::exec::filter::FilterOp;
 use crate::exec::operator::Operator;
 use crate::exec::project::ProjectOp;
+use crate::exec::session_aggregate::{SessionAggregate, SessionAggregateSpec};
+use crate::exec::slide_aggregate::{SlideAggregate, SlideAggregateSpec};
 use crate::exec::window_aggregate::{WindowAggregate, WindowAggregateSpec};
 use crate::exec::window_assign::WindowAssign;
 
@@ -64,6 +66,20 @@ pub enum OpSpec {
         /// Text for EXPLAIN.
         display: String,
     },
+    /// SESSION window aggregate.
+    SessionAggregate {
+        /// The operator's plan.
+        spec: Arc<SessionAggregateSpec>,
+        /// Text for EXPLAIN.
+        display: String,
+    },
+    /// SLIDE window aggregate or OVER window.
+    SlideAggregate {
+        /// The operator's plan.
+        spec: Arc<SlideAggregateSpec>,
+        /// Text for EXPLAIN.
+        display: String,
+    },
 }
 
 impl OpSpec {
@@ -76,6 +92,13 @@ impl OpSpec {
             OpSpec::WindowAssign { kind, time, schema } => {
                 Box::new(WindowAssign::new(*kind, Arc::clone(time), schema.clone()))
             }
+            // Key types were checked to have a row format when planning.
+            OpSpec::SessionAggregate { spec, .. } => {
+                Box::new(SessionAggregate::new(Arc::clone(spec)).expect("key types checked when planning"))
+            }
+            OpSpec::SlideAggregate { spec, .. } => {
+                Box::new(SlideAggregate::new(Arc::clone(spec)).expect("key types checked when planning"))
+            }
         }
     }
 
@@ -86,6 +109,8 @@ impl OpSpec {
             OpSpec::Project { display, .. } => format!("Project: {display}"),
             OpSpec::WindowAggregate { display, .. } => format!("WindowAggregate: {display}"),
             OpSpec::WindowAssign { kind, time, .. } => format!("WindowAssign: {} on {time}", kind.describe()),
+            OpSpec::SessionAggregate { display, .. } => format!("SessionAggregate: {display}"),
+            OpSpec::SlideAggregate { display, .. } => format!("SlideAggregate: {display}"),
         }
     }
 }
@@ -123,6 +148,8 @@ impl QueryPlan {
                 OpSpec::Project { .. } => "Project",
                 OpSpec::WindowAssign { .. } => "WindowAssign",
                 OpSpec::WindowAggregate { .. } => "WindowAggregate",
+                OpSpec::SessionAggregate { .. } => "SessionAggregate",
+                OpSpec::SlideAggregate { .. } => "SlideAggregate",
             })
             .collect()
     }
@@ -143,7 +170,7 @@ impl QueryPlan {
     /// Whether the query keeps state between rows (window aggregates), and so needs
     /// checkpoints to recover and memory per open window and key.
     pub fn is_stateful(&self) -> bool {
-        self.operators().contains(&"WindowAggregate")
+        self.operators().iter().any(|o| matches!(*o, "WindowAggregate" | "SessionAggregate" | "SlideAggregate"))
     }
 
     /// The operator pipeline as text (EXPLAIN), top = sink side.

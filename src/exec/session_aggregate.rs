@@ -1,0 +1,669 @@
+//! `GROUP BY window_start, window_end, keys` over a SESSION window TVF.
+//!
+//! Per partition (the `PARTITION BY` keys; one global partition without them) events at
+//! most `gap` apart share a session `[first, last + gap)` — Flink's rule: an event's own
+//! window `[t, t + gap)` merges with every session it touches. Each session holds the
+//! partial aggregates of its rows per GROUP BY key, so merging two sessions merges their
+//! accumulator states (`state()` / `merge_batch`), never their rows.
+//!
+//! ```text
+//! gap = 10     events: 0   5          30  33       18 (late, bridges both)
+//! sessions:          [0 ...... 15)   [30 ..... 43)
+//!                    └──────────── [0 .................. 43) ───┘ after the merge
+//! ```
+//!
+//! Timing (DESIGN's determinism rule, decided per row against the watermark before it):
+//! * a session closes and emits `+I` when the watermark reaches `end - 1`;
+//! * a row whose own window `[t, t + gap)` closed more than the allowed lateness ago
+//!   (`t + gap - 1 + lateness <= watermark`) is dropped and counted;
+//! * otherwise it extends or merges sessions. A closed session's state is kept until the
+//!   watermark reaches `end - 1 + lateness`; a row that changes an emitted session makes it
+//!   emit `-U` old / `+U` new rows (once it is closed again); a merge emits `-D` for every
+//!   merged session already emitted, then `+I` for the merged session when it closes.
+//!   Corrections go out at the row that causes them, never coalesced per chunk.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use datafusion::arrow::array::UInt32Array;
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, Int8Array, TimestampMillisecondArray};
+use datafusion::arrow::compute::{cast, concat_batches, take};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::PhysicalExpr;
+use serde::{Deserialize, Serialize};
+
+use super::chunk::{Chunk, RowOp};
+use super::event_time;
+use super::groups::{constant_key, Groups};
+use super::operator::Operator;
+use super::state_codec::{decode_arrays, encode_arrays};
+use super::window_aggregate::{AggregateWithFilter, OutputColumn};
+use crate::error::{Error, Result};
+
+/// Everything needed to build a session aggregate operator (one per worker).
+#[derive(Debug, Clone)]
+pub struct SessionAggregateSpec {
+    /// Inactivity gap (ms).
+    pub gap: i64,
+    /// The event-time column of the input.
+    pub time: Arc<dyn PhysicalExpr>,
+    /// Non-window GROUP BY keys.
+    pub keys: Vec<Arc<dyn PhysicalExpr>>,
+    /// Which of `keys` are the `PARTITION BY` keys (empty: one global session stream).
+    pub partition: Vec<usize>,
+    /// Schema of the key columns (see [`super::groups::key_schema`]).
+    pub key_schema: SchemaRef,
+    /// Aggregates with their optional `FILTER` predicates.
+    pub aggregates: Vec<AggregateWithFilter>,
+    /// Output column sources, in output order.
+    pub output: Vec<OutputColumn>,
+    /// Output schema.
+    pub schema: SchemaRef,
+    /// Allowed lateness (ms): a closed session's state is kept until the watermark reaches
+    /// `end - 1 + lateness`.
+    pub lateness_ms: i64,
+}
+
+struct Session {
+    partition: Vec<u8>,
+    start: i64,
+    last: i64,
+    groups: Option<Groups>,
+    /// Rows of the current chunk not yet fed to `groups`.
+    pending: Vec<u32>,
+    /// The rows last emitted for this session, while it may still be corrected.
+    emitted: Option<RecordBatch>,
+    /// Whether the session has closed (its close time is at or below the watermark).
+    closed: bool,
+}
+
+/// The operator. See the module docs.
+pub struct SessionAggregate {
+    spec: Arc<SessionAggregateSpec>,
+    aggs: Vec<Arc<AggregateFunctionExpr>>,
+    converter: RowConverter,
+    sessions: HashMap<u64, Session>,
+    /// Session ids of each partition, ordered by start.
+    partitions: HashMap<Vec<u8>, Vec<u64>>,
+    /// Open sessions by close time (`end - 1`).
+    open: BTreeSet<(i64, u64)>,
+    /// Closed sessions kept for corrections, by expiry time (`end - 1 + lateness`).
+    expiring: BTreeSet<(i64, u64)>,
+    /// Closed sessions changed by late rows, to correct at the next flush.
+    dirty: BTreeSet<u64>,
+    /// Sessions with pending rows.
+    touched: Vec<u64>,
+    next_id: u64,
+    watermark: i64,
+    late: u64,
+    no_time: u64,
+}
+
+impl SessionAggregate {
+    /// A fresh operator with no state and watermark at -∞.
+    pub fn new(spec: Arc<SessionAggregateSpec>) -> Result<Self> {
+        let aggs = spec.aggregates.iter().map(|(a, _)| Arc::clone(a)).collect();
+        let fields = spec.partition.iter().map(|&i| SortField::new(spec.key_schema.field(i).data_type().clone()));
+        let converter = RowConverter::new(fields.collect())?;
+        Ok(SessionAggregate {
+            spec,
+            aggs,
+            converter,
+            sessions: HashMap::new(),
+            partitions: HashMap::new(),
+            open: BTreeSet::new(),
+            expiring: BTreeSet::new(),
+            dirty: BTreeSet::new(),
+            touched: Vec::new(),
+            next_id: 0,
+            watermark: i64::MIN,
+            late: 0,
+            no_time: 0,
+        })
+    }
+
+    /// Number of sessions held (open, or closed and kept for corrections).
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    fn close_time(&self, s: &Session) -> i64 {
+        s.last.saturating_add(self.spec.gap).saturating_sub(1)
+    }
+
+    /// Adds row `row` (event time `t`, watermark before it `w`) of partition `part`.
+    fn add_row(&mut self, part: &[u8], t: i64, row: u32, w: i64, out: &mut Emitter) -> Result<()> {
+        let gap = self.spec.gap;
+        if t.saturating_add(gap - 1).saturating_add(self.spec.lateness_ms) <= w {
+            self.late += 1;
+            return Ok(());
+        }
+        let ids = self.partitions.entry(part.to_vec()).or_default();
+        // Sessions touching [t, t + gap): start <= t + gap and t <= last + gap.
+        let touching: Vec<u64> = ids
+            .iter()
+            .copied()
+            .filter(|id| {
+                let s = &self.sessions[id];
+                s.start <= t.saturating_add(gap) && t <= s.last.saturating_add(gap)
+            })
+            .collect();
+        let id = match touching.first() {
+            None => {
+                let id = self.next_id;
+                self.next_id += 1;
+                let pos = ids.partition_point(|i| self.sessions[i].start < t);
+                ids.insert(pos, id);
+                let session = Session {
+                    partition: part.to_vec(),
+                    start: t,
+                    last: t,
+                    groups: None,
+                    pending: vec![],
+                    emitted: None,
+                    closed: false,
+                };
+                self.sessions.insert(id, session);
+                id
+            }
+            Some(&first) => {
+                if touching.len() > 1 {
+                    self.merge(part, &touching, out)?;
+                }
+                first
+            }
+        };
+        self.unschedule(id);
+        let s = self.sessions.get_mut(&id).ok_or_else(|| Error::internal("session vanished"))?;
+        s.start = s.start.min(t);
+        s.last = s.last.max(t);
+        if s.pending.is_empty() {
+            self.touched.push(id);
+        }
+        s.pending.push(row);
+        self.schedule(id);
+        Ok(())
+    }
+
+    /// Merges the sessions `ids` (ordered by start) into the first one. Emitted ones are
+    /// withdrawn with `-D`; the merged session is new to downstream.
+    fn merge(&mut self, part: &[u8], ids: &[u64], out: &mut Emitter) -> Result<()> {
+        let mut absorbed = Vec::new();
+        for &id in ids {
+            self.unschedule(id);
+            let s = self.sessions.get_mut(&id).ok_or_else(|| Error::internal("session vanished"))?;
+            if let Some(old) = s.emitted.take() {
+                out.push(old, RowOp::Delete);
+            }
+            if id != ids[0] {
+                absorbed.push(self.sessions.remove(&id).ok_or_else(|| Error::internal("session vanished"))?);
+            }
+        }
+        if let Some(list) = self.partitions.get_mut(part) {
+            list.retain(|i| !ids[1..].contains(i));
+        }
+        let target = self.sessions.get_mut(&ids[0]).ok_or_else(|| Error::internal("session vanished"))?;
+        for mut other in absorbed {
+            target.start = target.start.min(other.start);
+            target.last = target.last.max(other.last);
+            if let Some(mut g) = other.groups.take() {
+                let (keys, states) = g.take_state()?;
+                if target.groups.is_none() {
+                    target.groups = Some(Groups::new(&self.spec.key_schema, &self.aggs)?);
+                }
+                target.groups.as_mut().expect("just set").merge(&keys, &states)?;
+            }
+            if !other.pending.is_empty() && target.pending.is_empty() {
+                self.touched.push(ids[0]);
+            }
+            target.pending.append(&mut other.pending);
+        }
+        Ok(())
+    }
+
+    /// Removes a session from the open/expiring schedules.
+    fn unschedule(&mut self, id: u64) {
+        let Some(s) = self.sessions.get(&id) else { return };
+        let close = self.close_time(s);
+        if s.closed {
+            self.expiring.remove(&(close.saturating_add(self.spec.lateness_ms), id));
+        } else {
+            self.open.remove(&(close, id));
+        }
+    }
+
+    /// Files a session under open (close time above the watermark) or closed; a session
+    /// that is closed on arrival here was changed by a late row and gets corrected.
+    fn schedule(&mut self, id: u64) {
+        let watermark = self.watermark;
+        let lateness = self.spec.lateness_ms;
+        let Some(close) = self.sessions.get(&id).map(|s| self.close_time(s)) else { return };
+        let s = self.sessions.get_mut(&id).expect("checked above");
+        if close <= watermark {
+            s.closed = true;
+            self.expiring.insert((close.saturating_add(lateness), id));
+            self.dirty.insert(id);
+        } else {
+            s.closed = false;
+            self.open.insert((close, id));
+        }
+    }
+
+    /// Feeds pending rows to their sessions' accumulators, then corrects changed closed
+    /// sessions.
+    fn flush(&mut self, cols: &Evaluated, out: &mut Emitter) -> Result<()> {
+        for id in std::mem::take(&mut self.touched) {
+            let Some(s) = self.sessions.get_mut(&id) else { continue };
+            if s.pending.is_empty() {
+                continue;
+            }
+            let idx = UInt32Array::from(std::mem::take(&mut s.pending));
+            let pick = |a: &ArrayRef| take(a, &idx, None);
+            let keys = cols.keys.iter().map(pick).collect::<std::result::Result<Vec<_>, _>>()?;
+            let mut args = Vec::with_capacity(cols.args.len());
+            for a in &cols.args {
+                args.push(a.iter().map(pick).collect::<std::result::Result<Vec<_>, _>>()?);
+            }
+            let mut filters = Vec::with_capacity(cols.filters.len());
+            for f in &cols.filters {
+                filters.push(match f {
+                    Some(f) => Some(
+                        take(f, &idx, None)?
+                            .as_any()
+                            .downcast_ref::<BooleanArray>()
+                            .cloned()
+                            .ok_or_else(|| Error::internal("FILTER is not boolean"))?,
+                    ),
+                    None => None,
+                });
+            }
+            if s.groups.is_none() {
+                s.groups = Some(Groups::new(&self.spec.key_schema, &self.aggs)?);
+            }
+            s.groups.as_mut().expect("just set").update(&keys, &args, &filters)?;
+        }
+        for id in std::mem::take(&mut self.dirty) {
+            if self.sessions.get(&id).is_some_and(|s| s.closed) {
+                self.emit(id, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Emits a closed session's result: `+I`, or the corrections to what it emitted before.
+    /// Without allowed lateness the session is released.
+    fn emit(&mut self, id: u64, out: &mut Emitter) -> Result<()> {
+        let keep = self.spec.lateness_ms > 0;
+        let mut s = match keep {
+            true => None,
+            false => self.sessions.remove(&id),
+        };
+        if let Some(s) = &s {
+            if let Some(list) = self.partitions.get_mut(&s.partition) {
+                list.retain(|i| *i != id);
+                if list.is_empty() {
+                    self.partitions.remove(&s.partition);
+                }
+            }
+        }
+        let session = match s.as_mut() {
+            Some(s) => s,
+            None => self.sessions.get_mut(&id).ok_or_else(|| Error::internal("session vanished"))?,
+        };
+        let Some(groups) = session.groups.as_mut() else { return Ok(()) };
+        let (keys, values) = if keep {
+            // Evaluate a merged copy: the state must survive for corrections.
+            let (k, st) = groups.take_state()?;
+            let mut fresh = Groups::new(&self.spec.key_schema, &self.aggs)?;
+            fresh.merge(&k, &st)?;
+            let mut copy = Groups::new(&self.spec.key_schema, &self.aggs)?;
+            copy.merge(&k, &st)?;
+            *groups = fresh;
+            copy.evaluate()?
+        } else {
+            groups.evaluate()?
+        };
+        let end = session.last.saturating_add(self.spec.gap);
+        let new = build_output(&self.spec, session.start, end, keys, values)?;
+        match session.emitted.take() {
+            Some(old) => out.corrections(&old, &new, &self.spec.output)?,
+            None => out.push(new.clone(), RowOp::Insert),
+        }
+        if keep {
+            session.emitted = Some(new);
+        }
+        Ok(())
+    }
+
+    /// Advances the watermark to `w`: closes sessions, releases expired ones.
+    fn advance(&mut self, w: i64, out: &mut Emitter) -> Result<()> {
+        if w <= self.watermark {
+            return Ok(());
+        }
+        self.watermark = w;
+        while let Some(&(close, id)) = self.open.first() {
+            if close > w {
+                break;
+            }
+            self.open.pop_first();
+            if self.spec.lateness_ms > 0 {
+                if let Some(s) = self.sessions.get_mut(&id) {
+                    s.closed = true;
+                }
+                self.expiring.insert((close.saturating_add(self.spec.lateness_ms), id));
+            }
+            self.emit(id, out)?;
+        }
+        while let Some(&(expiry, id)) = self.expiring.first() {
+            if expiry > w {
+                break;
+            }
+            self.expiring.pop_first();
+            if let Some(s) = self.sessions.remove(&id) {
+                if let Some(list) = self.partitions.get_mut(&s.partition) {
+                    list.retain(|i| *i != id);
+                    if list.is_empty() {
+                        self.partitions.remove(&s.partition);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether advancing to `w` would close or release a session.
+    fn due(&self, w: i64) -> bool {
+        self.open.first().is_some_and(|&(c, _)| c <= w) || self.expiring.first().is_some_and(|&(e, _)| e <= w)
+    }
+
+    fn evaluate(&self, chunk: &Chunk) -> Result<Evaluated> {
+        let batch = &chunk.batch;
+        let n = batch.num_rows();
+        let time = event_time::millis(&self.spec.time, batch)?;
+        let keys = if self.spec.keys.is_empty() {
+            constant_key(n)
+        } else {
+            self.spec
+                .keys
+                .iter()
+                .map(|k| k.evaluate(batch)?.into_array(n))
+                .collect::<datafusion::error::Result<Vec<_>>>()?
+        };
+        let part_cols: Vec<ArrayRef> = self.spec.partition.iter().map(|&i| Arc::clone(&keys[i])).collect();
+        let partitions = self.converter.convert_columns(&part_cols)?;
+        let mut args = Vec::with_capacity(self.aggs.len());
+        let mut filters = Vec::with_capacity(self.aggs.len());
+        for (agg, filter) in &self.spec.aggregates {
+            args.push(
+                agg.expressions()
+                    .iter()
+                    .map(|e| e.evaluate(batch)?.into_array(n))
+                    .collect::<datafusion::error::Result<Vec<_>>>()?,
+            );
+            filters.push(match filter {
+                Some(f) => Some(
+                    f.evaluate(batch)?
+                        .into_array(n)?
+                        .as_any()
+                        .downcast_ref::<BooleanArray>()
+                        .cloned()
+                        .ok_or_else(|| Error::internal("FILTER is not boolean"))?,
+                ),
+                None => None,
+            });
+        }
+        let part_of = |i: usize| -> Vec<u8> {
+            if part_cols.is_empty() {
+                vec![]
+            } else {
+                partitions.row(i).as_ref().to_vec()
+            }
+        };
+        let partitions = (0..n).map(part_of).collect();
+        Ok(Evaluated { time, row_wm: chunk.row_watermarks.clone(), keys, partitions, args, filters })
+    }
+}
+
+struct Evaluated {
+    time: TimestampMillisecondArray,
+    row_wm: Option<Arc<Int64Array>>,
+    keys: Vec<ArrayRef>,
+    partitions: Vec<Vec<u8>>,
+    args: Vec<Vec<ArrayRef>>,
+    filters: Vec<Option<BooleanArray>>,
+}
+
+/// Output rows of one call, coalesced into one chunk.
+#[derive(Default)]
+pub(crate) struct Emitter {
+    batches: Vec<RecordBatch>,
+    ops: Vec<i8>,
+}
+
+impl Emitter {
+    /// Appends `batch` with every row having `op`.
+    pub(crate) fn push(&mut self, batch: RecordBatch, op: RowOp) {
+        self.ops.extend(std::iter::repeat_n(op as i8, batch.num_rows()));
+        self.batches.push(batch);
+    }
+
+    /// Appends the changes from `old` to `new` of one session: per GROUP BY key `-U` old /
+    /// `+U` new when the row changed, `+I` for a key the session did not have (sessions only
+    /// gain rows). Rows are matched on the key columns only: a session's bounds change.
+    fn corrections(&mut self, old: &RecordBatch, new: &RecordBatch, output: &[OutputColumn]) -> Result<()> {
+        let keys: Vec<usize> =
+            output.iter().enumerate().filter(|(_, c)| matches!(c, OutputColumn::Key(_))).map(|(i, _)| i).collect();
+        if keys.is_empty() {
+            // One row per session: an update of that row.
+            if old.columns() != new.columns() {
+                self.push(old.clone(), RowOp::UpdateBefore);
+                self.push(new.clone(), RowOp::UpdateAfter);
+            }
+            return Ok(());
+        }
+        if let Some(change) = super::correction::corrections(old, new, &keys)? {
+            let ops = change.ops.as_ref().map(|o| o.values().to_vec()).unwrap_or_default();
+            self.ops.extend(ops);
+            self.batches.push(change.batch);
+        }
+        Ok(())
+    }
+
+    /// The rows gathered so far as at most one chunk.
+    pub(crate) fn finish(self, schema: &SchemaRef) -> Result<Vec<Chunk>> {
+        if self.ops.is_empty() {
+            return Ok(vec![]);
+        }
+        let batch = concat_batches(schema, &self.batches)?;
+        Ok(vec![Chunk { batch, row_watermarks: None, ops: Some(Arc::new(Int8Array::from(self.ops))) }])
+    }
+}
+
+/// One output batch for a window `[start, end)` from key and aggregate columns.
+pub(crate) fn build_output(
+    spec: &SessionAggregateSpec,
+    start: i64,
+    end: i64,
+    keys: Vec<ArrayRef>,
+    values: Vec<ArrayRef>,
+) -> Result<RecordBatch> {
+    let n = keys.first().map(|k| k.len()).unwrap_or(0);
+    let ts = |v: i64| -> ArrayRef { Arc::new(TimestampMillisecondArray::from(vec![v; n])) };
+    let mut cols = Vec::with_capacity(spec.output.len());
+    for (src, field) in spec.output.iter().zip(spec.schema.fields()) {
+        let a = match src {
+            OutputColumn::WindowStart => ts(start),
+            OutputColumn::WindowEnd => ts(end),
+            OutputColumn::WindowTime => ts(end - 1),
+            OutputColumn::Key(i) => keys[*i].clone(),
+            OutputColumn::Aggregate(i) => values[*i].clone(),
+        };
+        let a = if a.data_type() != field.data_type() { cast(&a, field.data_type())? } else { a };
+        cols.push(a);
+    }
+    Ok(RecordBatch::try_new(spec.schema.clone(), cols)?)
+}
+
+#[derive(Serialize, Deserialize)]
+struct SessionSnapshot {
+    id: u64,
+    partition: Vec<u8>,
+    start: i64,
+    last: i64,
+    closed: bool,
+    /// Encoded key columns and per-aggregate state columns, if the session has rows.
+    state: Option<(Vec<u8>, Vec<Vec<u8>>)>,
+    /// Encoded emitted rows.
+    emitted: Option<Vec<u8>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    watermark: i64,
+    late: u64,
+    no_time: u64,
+    next_id: u64,
+    sessions: Vec<SessionSnapshot>,
+}
+
+impl Operator for SessionAggregate {
+    fn name(&self) -> &str {
+        "SessionAggregate"
+    }
+
+    fn on_chunk(&mut self, chunk: Chunk) -> Result<Vec<Chunk>> {
+        let cols = self.evaluate(&chunk)?;
+        let mut out = Emitter::default();
+        for i in 0..chunk.num_rows() {
+            let w = cols.row_wm.as_ref().map(|w| w.value(i)).unwrap_or(self.watermark);
+            if w > self.watermark {
+                if self.due(w) {
+                    self.flush(&cols, &mut out)?;
+                    self.advance(w, &mut out)?;
+                } else {
+                    self.watermark = w;
+                }
+            }
+            if cols.time.is_null(i) {
+                self.no_time += 1;
+                continue;
+            }
+            self.add_row(&cols.partitions[i], cols.time.value(i), i as u32, w, &mut out)?;
+            if !self.dirty.is_empty() {
+                // A late row changed a closed session: correct it now, row by row, so the
+                // changelog does not depend on where chunks are cut.
+                self.flush(&cols, &mut out)?;
+            }
+        }
+        self.flush(&cols, &mut out)?;
+        out.finish(&self.spec.schema)
+    }
+
+    fn on_watermark(&mut self, watermark: i64) -> Result<Vec<Chunk>> {
+        let mut out = Emitter::default();
+        self.advance(watermark, &mut out)?;
+        out.finish(&self.spec.schema)
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<u8>> {
+        let mut sessions = Vec::with_capacity(self.sessions.len());
+        let mut ids: Vec<u64> = self.sessions.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let s = self.sessions.get_mut(&id).expect("listed above");
+            let state = match s.groups.as_mut() {
+                Some(g) => {
+                    let (k, st) = g.take_state()?;
+                    let mut fresh = Groups::new(&self.spec.key_schema, &self.aggs)?;
+                    fresh.merge(&k, &st)?;
+                    s.groups = Some(fresh);
+                    Some((encode_arrays(&k)?, st.iter().map(|a| encode_arrays(a)).collect::<Result<Vec<_>>>()?))
+                }
+                None => None,
+            };
+            let emitted = s.emitted.as_ref().map(|b| encode_arrays(b.columns())).transpose()?;
+            sessions.push(SessionSnapshot {
+                id,
+                partition: s.partition.clone(),
+                start: s.start,
+                last: s.last,
+                closed: s.closed,
+                state,
+                emitted,
+            });
+        }
+        let snap = Snapshot {
+            watermark: self.watermark,
+            late: self.late,
+            no_time: self.no_time,
+            next_id: self.next_id,
+            sessions,
+        };
+        serde_json::to_vec(&snap).map_err(|e| Error::internal(format!("snapshot: {e}")))
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<()> {
+        let snap: Snapshot = serde_json::from_slice(state).map_err(|e| Error::internal(format!("restore: {e}")))?;
+        self.watermark = snap.watermark;
+        self.late = snap.late;
+        self.no_time = snap.no_time;
+        self.next_id = snap.next_id;
+        self.sessions.clear();
+        self.partitions.clear();
+        self.open.clear();
+        self.expiring.clear();
+        self.dirty.clear();
+        self.touched.clear();
+        for s in snap.sessions {
+            let groups = match s.state {
+                Some((k, st)) => {
+                    let mut g = Groups::new(&self.spec.key_schema, &self.aggs)?;
+                    g.merge(&decode_arrays(&k)?, &st.iter().map(|a| decode_arrays(a)).collect::<Result<Vec<_>>>()?)?;
+                    Some(g)
+                }
+                None => None,
+            };
+            let emitted = match s.emitted {
+                Some(b) => Some(RecordBatch::try_new(self.spec.schema.clone(), decode_arrays(&b)?)?),
+                None => None,
+            };
+            let session = Session {
+                partition: s.partition.clone(),
+                start: s.start,
+                last: s.last,
+                groups,
+                pending: vec![],
+                emitted,
+                closed: s.closed,
+            };
+            let close = self.close_time(&session);
+            if s.closed {
+                self.expiring.insert((close.saturating_add(self.spec.lateness_ms), s.id));
+            } else {
+                self.open.insert((close, s.id));
+            }
+            self.partitions.entry(s.partition).or_default().push(s.id);
+            self.sessions.insert(s.id, session);
+        }
+        let sessions = &self.sessions;
+        for list in self.partitions.values_mut() {
+            list.sort_by_key(|id| sessions[id].start);
+        }
+        Ok(())
+    }
+
+    fn late_rows(&self) -> u64 {
+        self.late
+    }
+
+    fn rows_without_time(&self) -> u64 {
+        self.no_time
+    }
+
+    fn state_keys(&self) -> usize {
+        self.sessions.len()
+    }
+}
