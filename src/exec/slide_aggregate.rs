@@ -126,7 +126,12 @@ impl SlideAggregate {
     /// A fresh operator with no state and watermark at -∞. Fails if a partition key type
     /// has no row format (the planner checks this with [`keys_supported`]).
     pub fn new(spec: Arc<SlideAggregateSpec>) -> Result<Self> {
-        let converter = RowConverter::new(spec.partition_types.iter().cloned().map(SortField::new).collect())?;
+        // Without partition keys every row gets the same constant key (see `stage`).
+        let types = match spec.partition_types.is_empty() {
+            true => vec![DataType::UInt8],
+            false => spec.partition_types.clone(),
+        };
+        let converter = RowConverter::new(types.into_iter().map(SortField::new).collect())?;
         Ok(SlideAggregate {
             spec,
             converter,
@@ -153,7 +158,7 @@ impl SlideAggregate {
             at += n;
             r
         };
-        let partition = span(self.spec.partition.len());
+        let partition = span(self.spec.partition.len().max(1));
         let args: Vec<_> = self.spec.aggregates.iter().map(|(a, _)| span(a.expressions().len())).collect();
         let filters: Vec<_> = self.spec.aggregates.iter().map(|(_, f)| f.as_ref().map(|_| span(1).start)).collect();
         let input = match self.spec.output {
@@ -188,6 +193,9 @@ impl SlideAggregate {
         self.seq += n as u64;
         for p in &self.spec.partition {
             cols.push(p.evaluate(batch)?.into_array(n)?);
+        }
+        if self.spec.partition.is_empty() {
+            cols.extend(super::groups::constant_key(n));
         }
         for (agg, _) in &self.spec.aggregates {
             for e in agg.expressions() {
@@ -299,7 +307,7 @@ impl SlideAggregate {
     }
 
     fn width_before_input(&self) -> usize {
-        2 + self.spec.partition.len()
+        2 + self.spec.partition.len().max(1)
             + self.spec.aggregates.iter().map(|(a, f)| a.expressions().len() + f.is_some() as usize).sum::<usize>()
     }
 

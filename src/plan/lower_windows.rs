@@ -108,7 +108,7 @@ impl WindowGroupBy<'_> {
                 let spec = SlideAggregateSpec {
                     time: self.time,
                     partition: self.keys.clone(),
-                    partition_types: types,
+                    partition_types: if self.keys.is_empty() { vec![] } else { types },
                     frame: Frame::Range(size),
                     aggregates: self.aggregates,
                     output: SlideOutput::PerWindow(self.output),
