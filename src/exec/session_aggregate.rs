@@ -667,3 +667,208 @@ impl Operator for SessionAggregate {
         self.sessions.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::pipeline::OpSpec;
+    use crate::plan::Planner;
+    use crate::sink::collect::chunks_to_strings;
+    use crate::sql::{parse_statements, Statement};
+
+    const S: i64 = 1000;
+
+    /// The session operator of `SELECT window_start, window_end, k, COUNT(*), SUM(v)` over
+    /// `SESSION(TABLE t PARTITION BY k, DESCRIPTOR(ts), INTERVAL '10' SECOND)`.
+    fn op(lateness: &str) -> (SessionAggregate, SchemaRef) {
+        let mut planner = Planner::new();
+        let sql = format!(
+            "CREATE TABLE t (k BIGINT, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values', 'lateness' = '{lateness}');
+             SELECT window_start, window_end, k, COUNT(*), SUM(v)
+             FROM TABLE(SESSION(TABLE t PARTITION BY k, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+             GROUP BY window_start, window_end, k;"
+        );
+        let stmts = parse_statements(&sql).unwrap();
+        let Statement::CreateTable(ct) = &stmts[0].statement else { panic!() };
+        planner.create_table(ct).unwrap();
+        let Statement::Query(q) = &stmts[1].statement else { panic!() };
+        let plan = planner.plan_query(q).unwrap();
+        let input = planner.table("t").unwrap().schema.clone();
+        let spec = plan
+            .stages
+            .iter()
+            .flat_map(|s| &s.ops)
+            .find_map(|o| match o {
+                OpSpec::SessionAggregate { spec, .. } => Some(Arc::clone(spec)),
+                _ => None,
+            })
+            .unwrap();
+        (SessionAggregate::new(spec).unwrap(), input)
+    }
+
+    /// Rows (k, v, ts) with the watermark before each row.
+    fn chunk(schema: &SchemaRef, rows: &[(i64, i64, i64, i64)]) -> Chunk {
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+                Arc::new(Int64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
+                Arc::new(TimestampMillisecondArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+            ],
+        )
+        .unwrap();
+        let wm = Int64Array::from(rows.iter().map(|r| r.3).collect::<Vec<_>>());
+        Chunk { batch, row_watermarks: Some(Arc::new(wm)), ops: None }
+    }
+
+    /// "op start_s end_s k count sum" per output row, in order.
+    fn text(chunks: &[Chunk]) -> Vec<String> {
+        let secs = |s: &str| -> String {
+            let t = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.3f").unwrap();
+            format!("{}", t.and_utc().timestamp_millis() as f64 / 1000.0)
+        };
+        chunks_to_strings(chunks)
+            .unwrap()
+            .into_iter()
+            .map(|r| format!("{} {} {} {} {} {}", r[0], secs(&r[1]), secs(&r[2]), r[3], r[4], r[5]))
+            .collect()
+    }
+
+    #[test]
+    fn a_session_closes_when_the_watermark_reaches_last_event_plus_gap_minus_one() {
+        let (mut op, schema) = op("0 s");
+        assert!(op.on_chunk(chunk(&schema, &[(1, 1, 0, i64::MIN), (1, 2, 4 * S, 0)])).unwrap().is_empty());
+        assert!(op.on_watermark(14 * S - 2).unwrap().is_empty(), "open until 4 s + 10 s - 1 ms");
+        assert_eq!(text(&op.on_watermark(14 * S - 1).unwrap()), vec!["+I 0 14 1 2 3"]);
+        assert_eq!(op.sessions(), 0, "without lateness the state goes at close");
+        assert!(op.on_watermark(i64::MAX).unwrap().is_empty(), "emitted once");
+    }
+
+    #[test]
+    fn the_row_watermark_closes_sessions_inside_a_chunk() {
+        // Row 3's watermark (30 s) closes k1's [0, 10) before row 3 is added; row 3 itself
+        // starts a new session, row 4 (5 s, watermark 30 s) is too late.
+        let (mut op, schema) = op("0 s");
+        let rows = [(1, 1, 0, i64::MIN), (2, 5, 25 * S, 0), (1, 2, 30 * S, 25 * S), (1, 9, 5 * S, 30 * S)];
+        assert_eq!(text(&op.on_chunk(chunk(&schema, &rows)).unwrap()), vec!["+I 0 10 1 1 1"]);
+        assert_eq!(op.late_rows(), 1);
+        let rest = text(&op.on_watermark(i64::MAX).unwrap());
+        assert_eq!(rest, vec!["+I 25 35 2 1 5", "+I 30 40 1 1 2"]);
+    }
+
+    #[test]
+    fn an_out_of_order_row_within_the_watermark_delay_merges_open_sessions() {
+        // Sessions [0, 10) and [15, 25) of k1 are open (watermark 0 s); 7 s bridges them
+        // before either closed: no -D, one +I for the merged session.
+        let (mut op, schema) = op("0 s");
+        let rows = [(1, 1, 0, i64::MIN), (1, 2, 15 * S, 0), (1, 4, 7 * S, 0)];
+        assert!(op.on_chunk(chunk(&schema, &rows)).unwrap().is_empty());
+        assert_eq!(op.sessions(), 1);
+        assert_eq!(text(&op.on_watermark(i64::MAX).unwrap()), vec!["+I 0 25 1 3 7"]);
+    }
+
+    #[test]
+    fn a_late_row_merging_emitted_sessions_deletes_them_then_inserts_the_merge() {
+        let (mut op, schema) = op("1 min");
+        op.on_chunk(chunk(&schema, &[(1, 1, 0, i64::MIN), (1, 2, 15 * S, 0)])).unwrap();
+        assert_eq!(text(&op.on_watermark(30 * S).unwrap()), vec!["+I 0 10 1 1 1", "+I 15 25 1 1 2"]);
+        let out = op.on_chunk(chunk(&schema, &[(1, 4, 8 * S, 30 * S)])).unwrap();
+        assert_eq!(text(&out), vec!["-D 0 10 1 1 1", "-D 15 25 1 1 2", "+I 0 25 1 3 7"]);
+        assert_eq!(op.late_rows(), 0);
+    }
+
+    #[test]
+    fn a_late_row_extending_an_emitted_session_corrects_it_and_beyond_lateness_is_dropped() {
+        let (mut op, schema) = op("20 s");
+        op.on_chunk(chunk(&schema, &[(1, 1, 0, i64::MIN), (1, 2, 5 * S, 0)])).unwrap();
+        assert_eq!(text(&op.on_watermark(20 * S).unwrap()), vec!["+I 0 15 1 2 3"]);
+        // 6 s: inside the session, which keeps its bounds: -U/+U with the new count.
+        let out = op.on_chunk(chunk(&schema, &[(1, 4, 6 * S, 20 * S)])).unwrap();
+        assert_eq!(text(&out), vec!["-U 0 15 1 2 3", "+U 0 16 1 3 7"]);
+        // 34 s reaches 16 s - 1 ms + 20 s: the state is gone; a 1 s row is too late.
+        assert!(op.on_watermark(36 * S).unwrap().is_empty());
+        assert_eq!(op.sessions(), 0);
+        assert!(op.on_chunk(chunk(&schema, &[(1, 8, S, 36 * S)])).unwrap().is_empty());
+        assert_eq!(op.late_rows(), 1);
+    }
+
+    #[test]
+    fn a_late_row_reopening_a_session_corrects_it_when_it_closes_again() {
+        // 10 s touches the emitted [0, 10) and extends it to [0, 20), past the watermark
+        // (15 s): the correction waits until the watermark reaches 20 s - 1 ms.
+        let (mut op, schema) = op("1 min");
+        op.on_chunk(chunk(&schema, &[(1, 1, 0, i64::MIN)])).unwrap();
+        assert_eq!(text(&op.on_watermark(15 * S).unwrap()), vec!["+I 0 10 1 1 1"]);
+        assert!(op.on_chunk(chunk(&schema, &[(1, 2, 10 * S, 15 * S)])).unwrap().is_empty());
+        assert!(op.on_watermark(20 * S - 2).unwrap().is_empty());
+        assert_eq!(text(&op.on_watermark(20 * S - 1).unwrap()), vec!["-U 0 10 1 1 1", "+U 0 20 1 2 3"]);
+    }
+
+    /// Rows of two keys with out-of-order rows, a late row merging two emitted sessions
+    /// (k1 at 10 s), and rows beyond a 45 s lateness (k2 at 4 s, k1 at 60 s); watermark =
+    /// max ts so far.
+    fn stream() -> Vec<(i64, i64, i64, i64)> {
+        let rows = [
+            (1, 0),
+            (2, 1),
+            (1, 20),
+            (2, 3),
+            (1, 45),
+            (1, 50),
+            (1, 10),
+            (2, 60),
+            (2, 4),
+            (1, 52),
+            (1, 120),
+            (2, 100),
+            (1, 60),
+            (2, 121),
+        ];
+        let mut wm = i64::MIN;
+        let mut out = Vec::new();
+        for (i, &(k, t)) in rows.iter().enumerate() {
+            out.push((k, i as i64, t * S, wm));
+            wm = wm.max(t * S);
+        }
+        out
+    }
+
+    #[test]
+    fn the_changelog_does_not_depend_on_chunk_boundaries() {
+        let rows = stream();
+        let (mut whole, schema) = op("45 s");
+        let mut expected = whole.on_chunk(chunk(&schema, &rows)).unwrap();
+        expected.extend(whole.on_watermark(i64::MAX).unwrap());
+        for size in [1, 2, 3, 5] {
+            let (mut split, _) = op("45 s");
+            let mut got = Vec::new();
+            for part in rows.chunks(size) {
+                got.extend(split.on_chunk(chunk(&schema, part)).unwrap());
+            }
+            got.extend(split.on_watermark(i64::MAX).unwrap());
+            assert_eq!(text(&got), text(&expected), "chunks of {size}");
+            assert_eq!(split.late_rows(), whole.late_rows());
+        }
+        assert_eq!(whole.late_rows(), 2);
+        assert!(text(&expected).iter().any(|r| r.starts_with("-D")), "the stream exercises merges");
+    }
+
+    #[test]
+    fn snapshot_and_restore_continue_identically() {
+        let rows = stream();
+        let (first, second) = rows.split_at(9);
+        let (mut a, schema) = op("45 s");
+        a.on_chunk(chunk(&schema, first)).unwrap();
+        let snapshot = a.snapshot().unwrap();
+        let mut expected = a.on_chunk(chunk(&schema, second)).unwrap();
+        expected.extend(a.on_watermark(i64::MAX).unwrap());
+
+        let (mut b, _) = op("45 s");
+        b.restore(&snapshot).unwrap();
+        let mut got = b.on_chunk(chunk(&schema, second)).unwrap();
+        got.extend(b.on_watermark(i64::MAX).unwrap());
+        assert!(!got.is_empty());
+        assert_eq!(text(&got), text(&expected));
+        assert_eq!(b.late_rows(), a.late_rows());
+    }
+}
