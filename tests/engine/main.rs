@@ -6,3 +6,4 @@ mod memory;
 mod oracle;
 mod parallel;
 mod queries;
+mod slide_oracle;
