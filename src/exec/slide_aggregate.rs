@@ -634,3 +634,132 @@ impl Operator for SlideAggregate {
         self.partitions.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::pipeline::OpSpec;
+    use crate::plan::Planner;
+    use crate::sink::collect::chunks_to_strings;
+    use crate::sql::{parse_statements, Statement};
+    use datafusion::arrow::array::TimestampMillisecondArray;
+
+    const S: i64 = 1000;
+
+    /// The operator of `query` over `t (k, v, ts)`. Its rows are the aggregate's (before the
+    /// final projection): SLIDE `window_start, window_end, k, aggs`; OVER `k, v, ts, aggs`.
+    fn op(query: &str) -> (SlideAggregate, SchemaRef) {
+        let mut planner = Planner::new();
+        let sql = format!(
+            "CREATE TABLE t (k BIGINT, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values'); {query};"
+        );
+        let stmts = parse_statements(&sql).unwrap();
+        let Statement::CreateTable(ct) = &stmts[0].statement else { panic!() };
+        planner.create_table(ct).unwrap();
+        let Statement::Query(q) = &stmts[1].statement else { panic!() };
+        let plan = planner.plan_query(q).unwrap();
+        let input = planner.table("t").unwrap().schema.clone();
+        let spec = plan
+            .stages
+            .iter()
+            .flat_map(|s| &s.ops)
+            .find_map(|o| match o {
+                OpSpec::SlideAggregate { spec, .. } => Some(Arc::clone(spec)),
+                _ => None,
+            })
+            .unwrap();
+        (SlideAggregate::new(spec).unwrap(), input)
+    }
+
+    const SLIDE: &str = "SELECT window_end, k, COUNT(*), SUM(v) FROM TABLE(SLIDE(TABLE t PARTITION BY k, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end, k";
+    const OVER_ROWS: &str =
+        "SELECT k, v, SUM(v) OVER (PARTITION BY k ORDER BY ts ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) FROM t";
+
+    /// Rows (k, v, ts) with the watermark before each row.
+    fn chunk(schema: &SchemaRef, rows: &[(i64, i64, i64, i64)]) -> Chunk {
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+                Arc::new(Int64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
+                Arc::new(TimestampMillisecondArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+            ],
+        )
+        .unwrap();
+        let wm = Int64Array::from(rows.iter().map(|r| r.3).collect::<Vec<_>>());
+        Chunk { batch, row_watermarks: Some(Arc::new(wm)), ops: None }
+    }
+
+    fn text(chunks: &[Chunk]) -> Vec<String> {
+        chunks_to_strings(chunks).unwrap().into_iter().map(|r| r[1..].join(" ")).collect()
+    }
+
+    #[test]
+    fn a_time_is_emitted_once_the_watermark_passes_it() {
+        let (mut op, schema) = op(SLIDE);
+        assert!(op.on_chunk(chunk(&schema, &[(1, 1, 5 * S, i64::MIN)])).unwrap().is_empty());
+        // Watermark 5 s: a row at 5 s is still on time, so 5 s cannot be emitted yet.
+        assert!(op.on_watermark(5 * S).unwrap().is_empty());
+        assert!(op.on_chunk(chunk(&schema, &[(1, 2, 5 * S, 5 * S)])).unwrap().is_empty());
+        assert_eq!(op.late_rows(), 0);
+        assert_eq!(
+            text(&op.on_watermark(5 * S + 1).unwrap()),
+            vec!["1969-12-31 23:59:55.000 1970-01-01 00:00:05.000 1 2 3"]
+        );
+        // Now 5 s is below the watermark: late.
+        assert!(op.on_chunk(chunk(&schema, &[(1, 4, 5 * S, 5 * S + 1)])).unwrap().is_empty());
+        assert_eq!(op.late_rows(), 1);
+        assert!(op.on_watermark(i64::MAX).unwrap().is_empty());
+    }
+
+    #[test]
+    fn rows_leave_the_frame_and_state_is_released_after_it() {
+        let (mut op, schema) = op(SLIDE);
+        let rows: Vec<_> = (0..30).map(|i| (1, 1, i * S, i64::MIN)).collect();
+        let out = op.on_chunk(chunk(&schema, &rows)).unwrap();
+        assert!(out.is_empty());
+        let out = text(&op.on_watermark(30 * S).unwrap());
+        // [t - 10 s, t] holds 11 one-second rows once t >= 10 s.
+        assert_eq!(out[3], "1969-12-31 23:59:53.000 1970-01-01 00:00:03.000 1 4 4");
+        assert_eq!(out[29], "1970-01-01 00:00:19.000 1970-01-01 00:00:29.000 1 11 11");
+        let frame_rows: Vec<usize> = op.partitions.values().map(|p| p.entries.len()).collect();
+        assert_eq!(frame_rows, vec![11], "rows older than the frame were retracted");
+        assert!(op.on_watermark(39 * S).unwrap().is_empty());
+        assert_eq!(op.partitions(), 1, "a row at 39 s would still see the 29 s row");
+        assert!(op.on_watermark(39 * S + 1).unwrap().is_empty());
+        assert_eq!(op.partitions(), 0, "no later row can see these rows");
+    }
+
+    #[test]
+    fn rows_frames_count_rows_in_time_then_arrival_order() {
+        let (mut op, schema) = op(OVER_ROWS);
+        // Arrival order differs from time order within the watermark delay (none is late).
+        let rows = [(1, 1, 3 * S, i64::MIN), (1, 2, S, i64::MIN), (1, 4, 2 * S, i64::MIN), (1, 8, 2 * S, i64::MIN)];
+        op.on_chunk(chunk(&schema, &rows)).unwrap();
+        let out = chunks_to_strings(&op.on_watermark(i64::MAX).unwrap()).unwrap();
+        let v_and_sum: Vec<String> = out.iter().map(|r| format!("{} {}", r[2], r[4])).collect();
+        // time order: 1 s (2), 2 s (4), 2 s (8), 3 s (1); sums of the last three.
+        assert_eq!(v_and_sum, vec!["2 2", "4 6", "8 14", "1 13"]);
+    }
+
+    #[test]
+    fn snapshot_and_restore_continue_identically() {
+        for query in [SLIDE, OVER_ROWS] {
+            let rows: Vec<_> = (0..60).map(|i| (i % 3, i, (i * 700) % 9000 + i * 300, i * 300 - 3000)).collect();
+            let (first, second) = rows.split_at(25);
+            let (mut a, schema) = op(query);
+            a.on_chunk(chunk(&schema, first)).unwrap();
+            let snapshot = a.snapshot().unwrap();
+            let mut expected = a.on_chunk(chunk(&schema, second)).unwrap();
+            expected.extend(a.on_watermark(i64::MAX).unwrap());
+
+            let (mut b, _) = op(query);
+            b.restore(&snapshot).unwrap();
+            let mut got = b.on_chunk(chunk(&schema, second)).unwrap();
+            got.extend(b.on_watermark(i64::MAX).unwrap());
+            assert!(!got.is_empty());
+            assert_eq!(text(&got), text(&expected), "{query}");
+            assert_eq!(b.late_rows(), a.late_rows());
+        }
+    }
+}
