@@ -20,6 +20,11 @@
 //! * `window/hop_wavecrest` vs `window/tumble_wavecrest`: HOP (slide = size / 10) must cost
 //!   < 2× TUMBLE per input event, i.e. its throughput must be > 0.5× TUMBLE's.
 //!
+//! * `session/100k_keys`: SESSION(gap 10 s) partitioned by bidder (100 000 ids), events/s.
+//! * `slide/1min` vs `slide/10min`: SLIDE partitioned by auction over a stream spanning
+//!   50 minutes (an event every 3 ms, in order); the cost per event should stay roughly
+//!   flat when the size grows 10×.
+//!
 //! Run: `cargo bench --bench pipeline` (see `benches/README.md`).
 
 use std::hint::black_box;
@@ -60,6 +65,18 @@ const TUMBLE: &str = "SELECT window_start, window_end, auction, COUNT(*), SUM(pr
 const HOP: &str = "SELECT window_start, window_end, auction, COUNT(*), SUM(price), MAX(price) \
      FROM TABLE(HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND, INTERVAL '10' SECOND)) \
      GROUP BY window_start, window_end, auction";
+
+const SESSION: &str = "SELECT window_start, window_end, bidder, COUNT(*), SUM(price), MAX(price) \
+     FROM TABLE(SESSION(TABLE bids PARTITION BY bidder, DESCRIPTOR(ts), INTERVAL '10' SECOND)) \
+     GROUP BY window_start, window_end, bidder";
+
+fn slide(size: &str) -> String {
+    format!(
+        "SELECT window_end, auction, COUNT(*), SUM(price), MAX(price) \
+         FROM TABLE(SLIDE(TABLE bids PARTITION BY auction, DESCRIPTOR(ts), INTERVAL '{size}' MINUTE)) \
+         GROUP BY window_start, window_end, auction"
+    )
+}
 
 const DF_FILTER_PROJECT: &str = "SELECT auction, price * 2 FROM bids WHERE price > 100";
 
@@ -128,6 +145,22 @@ fn bid_batches(schema: &SchemaRef, events: usize) -> Vec<RecordBatch> {
         i += n;
     }
     batches
+}
+
+/// The bid batches re-timed for SLIDE: event `e` at `BASE + 3 e` ms (in order), so 1 M
+/// events span 50 minutes and both a 1 and a 10 minute frame fill and then slide.
+fn spread_batches(batches: &[RecordBatch]) -> Vec<RecordBatch> {
+    let mut e = 0i64;
+    batches
+        .iter()
+        .map(|b| {
+            let ts: Vec<i64> = (0..b.num_rows() as i64).map(|i| BASE_MS + 3 * (e + i)).collect();
+            e += b.num_rows() as i64;
+            let mut cols = b.columns().to_vec();
+            cols[3] = Arc::new(TimestampMillisecondArray::from(ts));
+            RecordBatch::try_new(b.schema(), cols).expect("same schema")
+        })
+        .collect()
 }
 
 /// A planner with the `bids` table declared.
@@ -254,6 +287,18 @@ fn benches(c: &mut Criterion) {
     group.bench_function("tumble_wavecrest", |b| b.iter(|| black_box(run_streaming(&planner, &tumble, &batches))));
     group.bench_function("hop_wavecrest", |b| b.iter(|| black_box(run_streaming(&planner, &hop, &batches))));
     group.bench_function("tumble_datafusion", |b| b.iter(|| black_box(df.run(&df_tumble))));
+    group.finish();
+
+    let session = plan(&planner, SESSION);
+    let mut group = configure(c, "session", events);
+    group.bench_function("100k_keys", |b| b.iter(|| black_box(run_streaming(&planner, &session, &batches))));
+    group.finish();
+
+    let spread = spread_batches(&batches);
+    let (slide_1, slide_10) = (plan(&planner, &slide("1")), plan(&planner, &slide("10")));
+    let mut group = configure(c, "slide", events);
+    group.bench_function("1min", |b| b.iter(|| black_box(run_streaming(&planner, &slide_1, &spread))));
+    group.bench_function("10min", |b| b.iter(|| black_box(run_streaming(&planner, &slide_10, &spread))));
     group.finish();
 }
 
