@@ -526,12 +526,10 @@ impl Operator for SlideAggregate {
         for key in keys {
             let p = &self.partitions[key];
             let aggs = self.spec.aggregates.len();
-            let mut lens = vec![Vec::with_capacity(p.entries.len()); aggs];
+            let mut lens = Vec::with_capacity(aggs);
             let mut args = Vec::with_capacity(aggs);
             for j in 0..aggs {
-                for e in &p.entries {
-                    lens[j].push(e.args[j].first().map(|a| a.len()).unwrap_or(0));
-                }
+                lens.push(p.entries.iter().map(|e| e.args[j].first().map(|a| a.len()).unwrap_or(0)).collect());
                 let width = p.entries.front().map(|e| e.args[j].len()).unwrap_or(0);
                 let mut columns = Vec::with_capacity(width);
                 for c in 0..width {
