@@ -30,7 +30,7 @@ use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, Int8Ar
 use datafusion::arrow::compute::{cast, concat_batches, take};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::arrow::row::{RowConverter, Rows, SortField};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::PhysicalExpr;
 use serde::{Deserialize, Serialize};
@@ -141,17 +141,15 @@ impl SessionAggregate {
             self.late += 1;
             return Ok(());
         }
-        let ids = self.partitions.entry(part.to_vec()).or_default();
-        // Sessions touching [t, t + gap): start <= t + gap and t <= last + gap.
-        let touching: Vec<u64> = ids
-            .iter()
-            .copied()
-            .filter(|id| {
-                let s = &self.sessions[id];
-                s.start <= t.saturating_add(gap) && t <= s.last.saturating_add(gap)
-            })
-            .collect();
-        let id = match touching.first() {
+        if !self.partitions.contains_key(part) {
+            self.partitions.insert(part.to_vec(), Vec::new());
+        }
+        let ids = self.partitions.get_mut(part).expect("just inserted");
+        // Sessions touching [t, t + gap): start <= t + gap and t <= last + gap. They are
+        // disjoint and ordered by start, so they form one run of the list.
+        let touches = |s: &Session| s.start <= t.saturating_add(gap) && t <= s.last.saturating_add(gap);
+        let first = ids.iter().position(|id| touches(&self.sessions[id]));
+        let id = match first {
             None => {
                 let id = self.next_id;
                 self.next_id += 1;
@@ -169,11 +167,14 @@ impl SessionAggregate {
                 self.sessions.insert(id, session);
                 id
             }
-            Some(&first) => {
-                if touching.len() > 1 {
+            Some(first) => {
+                let target = ids[first];
+                let run = ids[first..].iter().take_while(|id| touches(&self.sessions[*id])).count();
+                if run > 1 {
+                    let touching = ids[first..first + run].to_vec();
                     self.merge(part, &touching, out)?;
                 }
-                first
+                target
             }
         };
         self.unschedule(id);
@@ -415,14 +416,7 @@ impl SessionAggregate {
                 None => None,
             });
         }
-        let part_of = |i: usize| -> Vec<u8> {
-            if part_cols.is_empty() {
-                vec![]
-            } else {
-                partitions.row(i).as_ref().to_vec()
-            }
-        };
-        let partitions = (0..n).map(part_of).collect();
+        let partitions = (!part_cols.is_empty()).then_some(partitions);
         Ok(Evaluated { time, row_wm: chunk.row_watermarks.clone(), keys, partitions, args, filters })
     }
 }
@@ -431,9 +425,20 @@ struct Evaluated {
     time: TimestampMillisecondArray,
     row_wm: Option<Arc<Int64Array>>,
     keys: Vec<ArrayRef>,
-    partitions: Vec<Vec<u8>>,
+    /// Partition keys in row format (`None`: one global partition).
+    partitions: Option<Rows>,
     args: Vec<Vec<ArrayRef>>,
     filters: Vec<Option<BooleanArray>>,
+}
+
+impl Evaluated {
+    /// Row `i`'s partition key bytes.
+    fn partition(&self, i: usize) -> &[u8] {
+        match &self.partitions {
+            Some(rows) => rows.row(i).data(),
+            None => &[],
+        }
+    }
 }
 
 /// Output rows of one call, coalesced into one chunk.
@@ -551,7 +556,7 @@ impl Operator for SessionAggregate {
                 self.no_time += 1;
                 continue;
             }
-            self.add_row(&cols.partitions[i], cols.time.value(i), i as u32, w, &mut out)?;
+            self.add_row(cols.partition(i), cols.time.value(i), i as u32, w, &mut out)?;
             if !self.dirty.is_empty() {
                 // A late row changed a closed session: correct it now, row by row, so the
                 // changelog does not depend on where chunks are cut.
