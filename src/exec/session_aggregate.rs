@@ -31,13 +31,14 @@ use datafusion::arrow::compute::{cast, concat_batches, take};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
+use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::PhysicalExpr;
 use serde::{Deserialize, Serialize};
 
 use super::chunk::{Chunk, RowOp};
 use super::event_time;
-use super::groups::{constant_key, Groups};
+use super::groups::{constant_key, new_accumulator, Groups};
 use super::operator::Operator;
 use super::state_codec::{decode_arrays, encode_arrays};
 use super::window_aggregate::{AggregateWithFilter, OutputColumn};
@@ -67,11 +68,91 @@ pub struct SessionAggregateSpec {
     pub lateness_ms: i64,
 }
 
+/// The aggregate state of one session. When every GROUP BY key is a partition key (the
+/// common case) a session has exactly one group: accumulators with group 0 and no key map,
+/// which saves a hash table per session.
+enum SessionGroups {
+    /// Several groups per session (GROUP BY keys beyond the partition keys).
+    Many(Groups),
+    /// One group: its key columns (one row, once seen) and accumulators.
+    One { keys: Vec<ArrayRef>, accs: Vec<Box<dyn GroupsAccumulator>> },
+}
+
+impl SessionGroups {
+    fn new(spec: &SessionAggregateSpec, aggs: &[Arc<AggregateFunctionExpr>]) -> Result<Self> {
+        if spec.partition.len() == spec.keys.len() {
+            let accs = aggs.iter().map(new_accumulator).collect::<Result<Vec<_>>>()?;
+            Ok(SessionGroups::One { keys: vec![], accs })
+        } else {
+            Ok(SessionGroups::Many(Groups::new(&spec.key_schema, aggs)?))
+        }
+    }
+
+    /// Remembers the (single) key from the first row of `keys`.
+    fn first_key(own: &mut Vec<ArrayRef>, keys: &[ArrayRef]) {
+        if own.is_empty() && keys.first().is_some_and(|k| !k.is_empty()) {
+            *own = keys.iter().map(|k| k.slice(0, 1)).collect();
+        }
+    }
+
+    fn update(&mut self, keys: &[ArrayRef], args: &[Vec<ArrayRef>], filters: &[Option<BooleanArray>]) -> Result<()> {
+        match self {
+            SessionGroups::Many(g) => g.update(keys, args, filters),
+            SessionGroups::One { keys: own, accs } => {
+                Self::first_key(own, keys);
+                let zeros = vec![0usize; keys.first().map(|k| k.len()).unwrap_or(0)];
+                for ((acc, a), f) in accs.iter_mut().zip(args).zip(filters) {
+                    acc.update_batch(a, &zeros, f.as_ref(), 1)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn merge(&mut self, keys: &[ArrayRef], states: &[Vec<ArrayRef>]) -> Result<()> {
+        match self {
+            SessionGroups::Many(g) => g.merge(keys, states),
+            SessionGroups::One { keys: own, accs } => {
+                Self::first_key(own, keys);
+                let zeros = vec![0usize; keys.first().map(|k| k.len()).unwrap_or(0)];
+                for (acc, st) in accs.iter_mut().zip(states) {
+                    acc.merge_batch(st, &zeros, 1)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Drains the state: key columns and each aggregate's partial-state columns.
+    fn take_state(&mut self) -> Result<(Vec<ArrayRef>, Vec<Vec<ArrayRef>>)> {
+        match self {
+            SessionGroups::Many(g) => g.take_state(),
+            SessionGroups::One { keys, accs } => {
+                let states =
+                    accs.iter_mut().map(|a| a.state(EmitTo::All)).collect::<datafusion::error::Result<Vec<_>>>()?;
+                Ok((std::mem::take(keys), states))
+            }
+        }
+    }
+
+    /// Drains the state as final results: key columns and one column per aggregate.
+    fn evaluate(&mut self) -> Result<(Vec<ArrayRef>, Vec<ArrayRef>)> {
+        match self {
+            SessionGroups::Many(g) => g.evaluate(),
+            SessionGroups::One { keys, accs } => {
+                let values =
+                    accs.iter_mut().map(|a| a.evaluate(EmitTo::All)).collect::<datafusion::error::Result<Vec<_>>>()?;
+                Ok((std::mem::take(keys), values))
+            }
+        }
+    }
+}
+
 struct Session {
     partition: Vec<u8>,
     start: i64,
     last: i64,
-    groups: Option<Groups>,
+    groups: Option<SessionGroups>,
     /// Rows of the current chunk not yet fed to `groups`.
     pending: Vec<u32>,
     /// The rows last emitted for this session, while it may still be corrected.
@@ -85,9 +166,9 @@ pub struct SessionAggregate {
     spec: Arc<SessionAggregateSpec>,
     aggs: Vec<Arc<AggregateFunctionExpr>>,
     converter: RowConverter,
-    sessions: HashMap<u64, Session>,
+    sessions: HashMap<u64, Session, ahash::RandomState>,
     /// Session ids of each partition, ordered by start.
-    partitions: HashMap<Vec<u8>, Vec<u64>>,
+    partitions: HashMap<Vec<u8>, Vec<u64>, ahash::RandomState>,
     /// Open sessions by close time (`end - 1`).
     open: BTreeSet<(i64, u64)>,
     /// Closed sessions kept for corrections, by expiry time (`end - 1 + lateness`).
@@ -112,8 +193,8 @@ impl SessionAggregate {
             spec,
             aggs,
             converter,
-            sessions: HashMap::new(),
-            partitions: HashMap::new(),
+            sessions: HashMap::default(),
+            partitions: HashMap::default(),
             open: BTreeSet::new(),
             expiring: BTreeSet::new(),
             dirty: BTreeSet::new(),
@@ -213,7 +294,7 @@ impl SessionAggregate {
             if let Some(mut g) = other.groups.take() {
                 let (keys, states) = g.take_state()?;
                 if target.groups.is_none() {
-                    target.groups = Some(Groups::new(&self.spec.key_schema, &self.aggs)?);
+                    target.groups = Some(SessionGroups::new(&self.spec, &self.aggs)?);
                 }
                 target.groups.as_mut().expect("just set").merge(&keys, &states)?;
             }
@@ -282,7 +363,7 @@ impl SessionAggregate {
                 });
             }
             if s.groups.is_none() {
-                s.groups = Some(Groups::new(&self.spec.key_schema, &self.aggs)?);
+                s.groups = Some(SessionGroups::new(&self.spec, &self.aggs)?);
             }
             s.groups.as_mut().expect("just set").update(&keys, &args, &filters)?;
         }
@@ -318,9 +399,9 @@ impl SessionAggregate {
         let (keys, values) = if keep {
             // Evaluate a merged copy: the state must survive for corrections.
             let (k, st) = groups.take_state()?;
-            let mut fresh = Groups::new(&self.spec.key_schema, &self.aggs)?;
+            let mut fresh = SessionGroups::new(&self.spec, &self.aggs)?;
             fresh.merge(&k, &st)?;
-            let mut copy = Groups::new(&self.spec.key_schema, &self.aggs)?;
+            let mut copy = SessionGroups::new(&self.spec, &self.aggs)?;
             copy.merge(&k, &st)?;
             *groups = fresh;
             copy.evaluate()?
@@ -582,7 +663,7 @@ impl Operator for SessionAggregate {
             let state = match s.groups.as_mut() {
                 Some(g) => {
                     let (k, st) = g.take_state()?;
-                    let mut fresh = Groups::new(&self.spec.key_schema, &self.aggs)?;
+                    let mut fresh = SessionGroups::new(&self.spec, &self.aggs)?;
                     fresh.merge(&k, &st)?;
                     s.groups = Some(fresh);
                     Some((encode_arrays(&k)?, st.iter().map(|a| encode_arrays(a)).collect::<Result<Vec<_>>>()?))
@@ -625,7 +706,7 @@ impl Operator for SessionAggregate {
         for s in snap.sessions {
             let groups = match s.state {
                 Some((k, st)) => {
-                    let mut g = Groups::new(&self.spec.key_schema, &self.aggs)?;
+                    let mut g = SessionGroups::new(&self.spec, &self.aggs)?;
                     g.merge(&decode_arrays(&k)?, &st.iter().map(|a| decode_arrays(a)).collect::<Result<Vec<_>>>()?)?;
                     Some(g)
                 }
