@@ -22,7 +22,7 @@
 //! on-time row at `t` still arrive.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, UInt32Array, UInt64Array};
@@ -82,11 +82,44 @@ pub struct SlideAggregateSpec {
     pub schema: SchemaRef,
 }
 
-/// Rows of one partition currently in the frame, with the argument values each aggregate
-/// was updated with (needed to retract them).
+/// Rows of one partition at one time currently in the frame: where to find the argument
+/// values each aggregate was updated with (needed to retract them). Rows point into the
+/// batch they were processed from, so an entry costs no allocation.
 struct Entry {
     time: i64,
-    args: Vec<Vec<ArrayRef>>,
+    rows: EntryRows,
+}
+
+enum EntryRows {
+    /// Rows `offset..offset + len` of a processed batch (see [`Layout`]).
+    InBatch { batch: Arc<RecordBatch>, offset: usize, len: usize },
+    /// Argument columns per aggregate (entries restored from a snapshot).
+    Args(Vec<Vec<ArrayRef>>),
+}
+
+/// The argument columns per aggregate of rows `from..from + len` of a [`Layout`] batch, with
+/// each aggregate's FILTER applied.
+fn args_of(layout: &Layout, batch: &RecordBatch, from: usize, len: usize) -> Result<Vec<Vec<ArrayRef>>> {
+    let mut per_agg = Vec::with_capacity(layout.args.len());
+    for (cols, f) in layout.args.iter().zip(&layout.filters) {
+        let mut args: Vec<ArrayRef> = batch.columns()[cols.clone()].iter().map(|c| c.slice(from, len)).collect();
+        if let Some(f) = f {
+            let mask = batch.column(*f).slice(from, len);
+            let mask = mask.as_any().downcast_ref::<BooleanArray>().ok_or_else(|| Error::internal("filter column"))?;
+            args = args.iter().map(|c| filter(c, mask)).collect::<std::result::Result<Vec<_>, _>>()?;
+        }
+        per_agg.push(args);
+    }
+    Ok(per_agg)
+}
+
+impl Entry {
+    fn args(&self, layout: &Layout) -> Result<Vec<Vec<ArrayRef>>> {
+        match &self.rows {
+            EntryRows::InBatch { batch, offset, len } => args_of(layout, batch, *offset, *len),
+            EntryRows::Args(a) => Ok(a.clone()),
+        }
+    }
 }
 
 struct Partition {
@@ -112,10 +145,12 @@ pub struct SlideAggregate {
     /// Buffered on-time rows (see [`Layout`]) whose time the watermark has not passed.
     pending: Vec<RecordBatch>,
     pending_min: i64,
-    partitions: HashMap<Vec<u8>, Partition>,
-    /// RANGE frames: partitions by `last_time + size`; once the watermark passes that, every
-    /// row of the frame would be retracted by any later row, so the state is released.
-    expiry: BTreeSet<(i64, Vec<u8>)>,
+    partitions: HashMap<Vec<u8>, Partition, ahash::RandomState>,
+    /// Bounded RANGE frames: once the watermark passes a partition's `last_time + size`, any
+    /// later row would retract its whole frame, so the state is released. Partitions are
+    /// scanned for that when the watermark reaches this time, then `size` later again (so
+    /// state lingers at most one `size` longer, at O(1) amortised cost per row).
+    next_scan: i64,
     seq: u64,
     watermark: i64,
     late: u64,
@@ -137,8 +172,8 @@ impl SlideAggregate {
             converter,
             pending: vec![],
             pending_min: i64::MAX,
-            partitions: HashMap::new(),
-            expiry: BTreeSet::new(),
+            partitions: HashMap::default(),
+            next_scan: i64::MIN,
             seq: 0,
             watermark: i64::MIN,
             late: 0,
@@ -253,14 +288,9 @@ impl SlideAggregate {
             out.extend(self.process(ready)?);
         }
         if let Frame::Range(size) = self.spec.frame {
-            if size != i64::MAX {
-                while let Some((expiry, _)) = self.expiry.first() {
-                    if *expiry >= w {
-                        break;
-                    }
-                    let (_, key) = self.expiry.pop_first().expect("checked above");
-                    self.partitions.remove(&key);
-                }
+            if size != i64::MAX && w >= self.next_scan {
+                self.partitions.retain(|_, p| p.last_time.saturating_add(size) >= w);
+                self.next_scan = w.saturating_add(size.max(1));
             }
         }
         Ok(out)
@@ -282,7 +312,7 @@ impl SlideAggregate {
                 .then_with(|| rows.row(a).cmp(&rows.row(b)))
                 .then(seqs.value(a).cmp(&seqs.value(b)))
         });
-        let ready = datafusion::arrow::compute::take_record_batch(&ready, &UInt32Array::from(order))?;
+        let ready = Arc::new(datafusion::arrow::compute::take_record_batch(&ready, &UInt32Array::from(order))?);
         let rows = self.converter.convert_columns(&ready.columns()[layout.partition.clone()])?;
         let times = ready.column(0).as_any().downcast_ref::<Int64Array>().expect("time column").clone();
         // Per output row: the ready row it stands for and the aggregate values.
@@ -315,7 +345,7 @@ impl SlideAggregate {
     #[allow(clippy::too_many_arguments)]
     fn group(
         &mut self,
-        ready: &RecordBatch,
+        ready: &Arc<RecordBatch>,
         layout: &Layout,
         rows: &Rows,
         a: usize,
@@ -337,20 +367,6 @@ impl SlideAggregate {
         }
         let frame = self.spec.frame;
         let part = self.partitions.get_mut(key).expect("just inserted");
-        let slice_args = |from: usize, len: usize| -> Result<Vec<Vec<ArrayRef>>> {
-            let mut per_agg = Vec::with_capacity(layout.args.len());
-            for (cols, f) in layout.args.iter().zip(&layout.filters) {
-                let mut args: Vec<ArrayRef> =
-                    ready.columns()[cols.clone()].iter().map(|c| c.slice(from, len)).collect();
-                if let Some(f) = f {
-                    let mask = ready.column(*f).slice(from, len);
-                    let mask = mask.as_any().downcast_ref::<BooleanArray>().expect("filter column");
-                    args = args.iter().map(|c| filter(c, mask)).collect::<std::result::Result<Vec<_>, _>>()?;
-                }
-                per_agg.push(args);
-            }
-            Ok(per_agg)
-        };
         let evaluate = |part: &mut Partition, values: &mut [Vec<ScalarValue>]| -> Result<()> {
             for (acc, v) in part.accs.iter_mut().zip(values.iter_mut()) {
                 v.push(acc.evaluate()?);
@@ -359,15 +375,16 @@ impl SlideAggregate {
         };
         match frame {
             Frame::Range(size) => {
-                let args = slice_args(a, b - a)?;
+                let args = args_of(layout, ready, a, b - a)?;
                 for (acc, x) in part.accs.iter_mut().zip(&args) {
                     acc.update_batch(x)?;
                 }
-                part.entries.push_back(Entry { time: t, args });
+                let rows = EntryRows::InBatch { batch: Arc::clone(ready), offset: a, len: b - a };
+                part.entries.push_back(Entry { time: t, rows });
                 let from = t.saturating_sub(size);
                 while part.entries.front().is_some_and(|e| e.time < from) {
                     let e = part.entries.pop_front().expect("checked above");
-                    for (acc, x) in part.accs.iter_mut().zip(&e.args) {
+                    for (acc, x) in part.accs.iter_mut().zip(&e.args(layout)?) {
                         acc.retract_batch(x)?;
                     }
                 }
@@ -382,23 +399,20 @@ impl SlideAggregate {
                         picks.extend(a as u32..b as u32);
                     }
                 }
-                if size != i64::MAX {
-                    self.expiry.remove(&(part.last_time.saturating_add(size), key.to_vec()));
-                    self.expiry.insert((t.saturating_add(size), key.to_vec()));
-                }
             }
             Frame::Rows(preceding) => {
                 for r in a..b {
-                    let args = slice_args(r, 1)?;
+                    let args = args_of(layout, ready, r, 1)?;
                     for (acc, x) in part.accs.iter_mut().zip(&args) {
                         acc.update_batch(x)?;
                     }
-                    part.entries.push_back(Entry { time: t, args });
+                    let rows = EntryRows::InBatch { batch: Arc::clone(ready), offset: r, len: 1 };
+                    part.entries.push_back(Entry { time: t, rows });
                     part.rows_in_frame += 1;
                     if part.rows_in_frame > preceding.saturating_add(1) {
                         let e = part.entries.pop_front().expect("frame is not empty");
                         part.rows_in_frame -= 1;
-                        for (acc, x) in part.accs.iter_mut().zip(&e.args) {
+                        for (acc, x) in part.accs.iter_mut().zip(&e.args(layout)?) {
                             acc.retract_batch(x)?;
                         }
                     }
@@ -526,14 +540,16 @@ impl Operator for SlideAggregate {
         for key in keys {
             let p = &self.partitions[key];
             let aggs = self.spec.aggregates.len();
+            let layout = self.layout(0);
+            let entry_args = p.entries.iter().map(|e| e.args(&layout)).collect::<Result<Vec<_>>>()?;
             let mut lens = Vec::with_capacity(aggs);
             let mut args = Vec::with_capacity(aggs);
             for j in 0..aggs {
-                lens.push(p.entries.iter().map(|e| e.args[j].first().map(|a| a.len()).unwrap_or(0)).collect());
-                let width = p.entries.front().map(|e| e.args[j].len()).unwrap_or(0);
+                lens.push(entry_args.iter().map(|e| e[j].first().map(|a| a.len()).unwrap_or(0)).collect());
+                let width = entry_args.first().map(|e| e[j].len()).unwrap_or(0);
                 let mut columns = Vec::with_capacity(width);
                 for c in 0..width {
-                    let parts: Vec<&dyn Array> = p.entries.iter().map(|e| e.args[j][c].as_ref()).collect();
+                    let parts: Vec<&dyn Array> = entry_args.iter().map(|e| e[j][c].as_ref()).collect();
                     columns.push(concat(&parts)?);
                 }
                 args.push(if columns.is_empty() { None } else { Some(encode_arrays(&columns)?) });
@@ -586,7 +602,7 @@ impl Operator for SlideAggregate {
             self.pending.push(batch);
         }
         self.partitions.clear();
-        self.expiry.clear();
+        self.next_scan = i64::MIN;
         for p in snap.partitions {
             let mut accs = self
                 .spec
@@ -594,7 +610,7 @@ impl Operator for SlideAggregate {
                 .iter()
                 .map(|(agg, _)| agg.create_sliding_accumulator())
                 .collect::<datafusion::error::Result<Vec<_>>>()?;
-            let mut entries: VecDeque<Entry> = p.times.iter().map(|&time| Entry { time, args: vec![] }).collect();
+            let mut restored: Vec<Vec<Vec<ArrayRef>>> = vec![Vec::new(); p.times.len()];
             for (j, acc) in accs.iter_mut().enumerate() {
                 let columns = match &p.args[j] {
                     Some(bytes) => decode_arrays(bytes)?,
@@ -604,16 +620,13 @@ impl Operator for SlideAggregate {
                     acc.update_batch(&columns)?;
                 }
                 let mut at = 0;
-                for (e, &len) in entries.iter_mut().zip(&p.lens[j]) {
-                    e.args.push(columns.iter().map(|c| c.slice(at, len)).collect());
+                for (e, &len) in restored.iter_mut().zip(&p.lens[j]) {
+                    e.push(columns.iter().map(|c| c.slice(at, len)).collect());
                     at += len;
                 }
             }
-            if let Frame::Range(size) = self.spec.frame {
-                if size != i64::MAX && !entries.is_empty() {
-                    self.expiry.insert((p.last_time.saturating_add(size), p.key.clone()));
-                }
-            }
+            let entries: VecDeque<Entry> =
+                p.times.iter().zip(restored).map(|(&time, args)| Entry { time, rows: EntryRows::Args(args) }).collect();
             let part = Partition { accs, entries, rows_in_frame: p.rows_in_frame, last_time: p.last_time };
             self.partitions.insert(p.key, part);
         }
@@ -724,7 +737,8 @@ mod tests {
         assert_eq!(frame_rows, vec![11], "rows older than the frame were retracted");
         assert!(op.on_watermark(39 * S).unwrap().is_empty());
         assert_eq!(op.partitions(), 1, "a row at 39 s would still see the 29 s row");
-        assert!(op.on_watermark(39 * S + 1).unwrap().is_empty());
+        // Released at the next scan, at most one size (10 s) after it became unreachable.
+        assert!(op.on_watermark(49 * S + 1).unwrap().is_empty());
         assert_eq!(op.partitions(), 0, "no later row can see these rows");
     }
 
