@@ -14,6 +14,8 @@ pub mod late_split;
 pub mod operator;
 pub mod project;
 pub mod row_group;
+pub mod session_aggregate;
+pub mod slide_aggregate;
 pub mod state_codec;
 #[cfg(test)]
 pub mod test_rows;

@@ -2,7 +2,9 @@
 //!
 //! DataFusion does name resolution, typing and coercion; here each node becomes an
 //! operator. `Aggregate` over a `WindowTvf` becomes one pane-based window aggregate, keyed
-//! by its non-window GROUP BY expressions, in a new hash-partitioned stage.
+//! by its non-window GROUP BY expressions, in a new hash-partitioned stage (SESSION and SLIDE
+//! windows get their own operators, partitioned by their `PARTITION BY` keys; see
+//! [`super::lower_windows`]); an OVER window becomes a slide aggregate emitting every row.
 
 use std::sync::Arc;
 
@@ -169,7 +171,17 @@ impl Builder<'_> {
             }
             LogicalPlan::SubqueryAlias(a) => self.node(&a.input),
             LogicalPlan::Aggregate(a) => self.aggregate(a),
+            LogicalPlan::Window(w) => {
+                self.node(&w.input)?;
+                let (partitioning, op) = super::lower_windows::over(w, self.props)?;
+                self.stages.push(StagePlan { partitioning, ops: vec![op] });
+                Ok(())
+            }
             LogicalPlan::Extension(ext) => match ext.node.as_any().downcast_ref::<WindowTvfNode>() {
+                Some(tvf) if !tvf.kind.is_pane_based() => Err(Error::sql(format!(
+                    "{} windows need an aggregate: GROUP BY window_start, window_end[, keys]",
+                    tvf.kind.describe()
+                ))),
                 Some(tvf) => {
                     self.node(&tvf.input)?;
                     let time = self.time_column(tvf)?;
@@ -279,6 +291,7 @@ impl Builder<'_> {
         let agg_in = a.input.schema();
         let mut output = Vec::new();
         let mut keys = Vec::new();
+        let mut key_exprs = Vec::new();
         let mut key_fields = Vec::new();
         let mut has = [false; 3];
         for e in &a.group_expr {
@@ -304,6 +317,7 @@ impl Builder<'_> {
                     output.push(OutputColumn::Key(keys.len()));
                     key_fields.push(Field::new(format!("k{}", keys.len()), e.get_type(agg_in)?, true));
                     keys.push(self.physical(e, agg_in)?);
+                    key_exprs.push(e.clone());
                 }
             }
         }
@@ -332,6 +346,34 @@ impl Builder<'_> {
         // A non-default EMIT is run by its own operator (state per window and key).
         let emit = self.emit.take().filter(|e| *e != Emit { mode: EmitMode::OnWindowClose, delay_ms: 0 });
         let delay_ms = emit.map_or(0, |e| e.delay_ms);
+        if !tvf.kind.is_pane_based() {
+            if let Some(e) = emit {
+                return Err(Error::sql(format!(
+                    "{} is not supported for SESSION and SLIDE windows yet",
+                    describe_emit(e)
+                )));
+            }
+            if policy.late_policy == LatePolicy::SideOutput {
+                let split = self.late_split(tvf, &filters, lateness_ms, &display)?;
+                self.stages[0].ops.insert(0, split);
+            }
+            let lowered = super::lower_windows::WindowGroupBy {
+                tvf,
+                key_exprs: &key_exprs,
+                keys,
+                key_schema: key_schema(key_fields),
+                aggregates,
+                output,
+                time,
+                schema: nullable(&a.schema),
+                display,
+                lateness_ms,
+            };
+            let (partitioning, op, corrects) = lowered.lower()?;
+            self.updating |= corrects;
+            self.stages.push(StagePlan { partitioning, ops: vec![op] });
+            return Ok(());
+        }
         self.updating |= lateness_ms > 0 || emit.is_some_and(|e| e.mode != EmitMode::OnWindowClose);
         if policy.late_policy == LatePolicy::SideOutput {
             let split = self.late_split(tvf, &filters, lateness_ms.saturating_add(delay_ms), &display)?;

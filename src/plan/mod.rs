@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod deduplicate;
 pub mod lower;
+pub mod lower_windows;
 pub mod pipeline;
 pub mod planner;
 pub mod policy;

@@ -19,6 +19,8 @@ use crate::exec::filter::FilterOp;
 use crate::exec::late_split::{LateSplit, LateSplitSpec};
 use crate::exec::operator::Operator;
 use crate::exec::project::ProjectOp;
+use crate::exec::session_aggregate::{SessionAggregate, SessionAggregateSpec};
+use crate::exec::slide_aggregate::{SlideAggregate, SlideAggregateSpec};
 use crate::exec::updating_aggregate::{UpdatingAggregate, UpdatingAggregateSpec};
 use crate::exec::window_aggregate::{WindowAggregate, WindowAggregateSpec};
 use crate::exec::window_assign::WindowAssign;
@@ -102,6 +104,20 @@ pub enum OpSpec {
         /// Text for EXPLAIN.
         display: String,
     },
+    /// SESSION window aggregate.
+    SessionAggregate {
+        /// The operator's plan.
+        spec: Arc<SessionAggregateSpec>,
+        /// Text for EXPLAIN.
+        display: String,
+    },
+    /// SLIDE window aggregate or OVER window.
+    SlideAggregate {
+        /// The operator's plan.
+        spec: Arc<SlideAggregateSpec>,
+        /// Text for EXPLAIN.
+        display: String,
+    },
 }
 
 impl OpSpec {
@@ -129,6 +145,8 @@ impl OpSpec {
             OpSpec::UpdatingAggregate { spec, .. } => Box::new(UpdatingAggregate::new(Arc::clone(spec))?),
             OpSpec::EmitWindowAggregate { spec, .. } => Box::new(EmitWindowAggregate::new(Arc::clone(spec))?),
             OpSpec::Deduplicate { keys, params, .. } => Box::new(Deduplicate::try_new(keys.clone(), *params)?),
+            OpSpec::SessionAggregate { spec, .. } => Box::new(SessionAggregate::new(Arc::clone(spec))?),
+            OpSpec::SlideAggregate { spec, .. } => Box::new(SlideAggregate::new(Arc::clone(spec))?),
         })
     }
 
@@ -145,6 +163,8 @@ impl OpSpec {
                 format!("LateSplit: rows too late for {} to {}", spec.operator, spec.side_table)
             }
             OpSpec::Deduplicate { display, .. } => format!("Deduplicate: {display}"),
+            OpSpec::SessionAggregate { display, .. } => format!("SessionAggregate: {display}"),
+            OpSpec::SlideAggregate { display, .. } => format!("SlideAggregate: {display}"),
         }
     }
 }
@@ -202,6 +222,8 @@ impl QueryPlan {
                 OpSpec::EmitWindowAggregate { .. } => "WindowAggregate",
                 OpSpec::LateSplit { .. } => "LateSplit",
                 OpSpec::Deduplicate { .. } => "Deduplicate",
+                OpSpec::SessionAggregate { .. } => "SessionAggregate",
+                OpSpec::SlideAggregate { .. } => "SlideAggregate",
             })
             .collect()
     }
@@ -223,7 +245,12 @@ impl QueryPlan {
     /// Whether the query keeps state between rows (aggregates, deduplication), and
     /// so needs checkpoints to recover and memory per open window and key.
     pub fn is_stateful(&self) -> bool {
-        self.operators().iter().any(|o| matches!(*o, "WindowAggregate" | "UpdatingAggregate" | "Deduplicate"))
+        self.operators().iter().any(|o| {
+            matches!(
+                *o,
+                "WindowAggregate" | "UpdatingAggregate" | "Deduplicate" | "SessionAggregate" | "SlideAggregate"
+            )
+        })
     }
 
     /// The operator pipeline as text (EXPLAIN), top = sink side.

@@ -9,3 +9,4 @@ mod oracle_updating;
 mod parallel;
 mod queries;
 mod sketch;
+mod slide_oracle;
