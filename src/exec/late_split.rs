@@ -144,4 +144,15 @@ impl Operator for LateSplit {
     fn late_rows(&self) -> u64 {
         self.late
     }
+
+    /// The count of late rows (the only state): metrics continue across a restore.
+    fn snapshot(&mut self) -> Result<Vec<u8>> {
+        Ok(self.late.to_le_bytes().to_vec())
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<()> {
+        let bytes: [u8; 8] = state.try_into().map_err(|_| Error::internal("late split state is 8 bytes"))?;
+        self.late = u64::from_le_bytes(bytes);
+        Ok(())
+    }
 }

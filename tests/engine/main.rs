@@ -10,3 +10,4 @@ mod parallel;
 mod queries;
 mod sketch;
 mod slide_oracle;
+mod snapshot;
