@@ -24,6 +24,10 @@
 //!   vs exact `COUNT(DISTINCT bidder)` per auction per TUMBLE(10 s) and HOP(1 s, 10 s)
 //!   window; the setup also prints each query's operator state (snapshot bytes) at the end
 //!   of the input, before the final watermark fires the open windows.
+//! * `session/100k_keys`: SESSION(gap 10 s) partitioned by bidder (100 000 ids), events/s.
+//! * `slide/1min` vs `slide/10min`: SLIDE partitioned by auction over a stream spanning
+//!   50 minutes (an event every 3 ms, in order); the cost per event should stay roughly
+//!   flat when the size grows 10×.
 //!
 //! Run: `cargo bench --bench pipeline` (see `benches/README.md`).
 
@@ -71,6 +75,17 @@ const DISTINCT: &str = "SELECT window_start, window_end, auction, {agg} \
      FROM TABLE({tvf}) GROUP BY window_start, window_end, auction";
 const TUMBLE_TVF: &str = "TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND)";
 const HOP_TVF: &str = "HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND, INTERVAL '10' SECOND)";
+const SESSION: &str = "SELECT window_start, window_end, bidder, COUNT(*), SUM(price), MAX(price) \
+     FROM TABLE(SESSION(TABLE bids PARTITION BY bidder, DESCRIPTOR(ts), INTERVAL '10' SECOND)) \
+     GROUP BY window_start, window_end, bidder";
+
+fn slide(size: &str) -> String {
+    format!(
+        "SELECT window_end, auction, COUNT(*), SUM(price), MAX(price) \
+         FROM TABLE(SLIDE(TABLE bids PARTITION BY auction, DESCRIPTOR(ts), INTERVAL '{size}' MINUTE)) \
+         GROUP BY window_start, window_end, auction"
+    )
+}
 
 const DF_FILTER_PROJECT: &str = "SELECT auction, price * 2 FROM bids WHERE price > 100";
 
@@ -141,12 +156,9 @@ fn bid_batches(schema: &SchemaRef, events: usize) -> Vec<RecordBatch> {
     batches
 }
 
-/// The same batches with every 100th event moved 2–10 s back in event time: behind the
-/// watermark (delay 2 s), often in a window that already fired, but within 10 s of
-/// allowed lateness — each such row is a correction.
-fn with_late_events(batches: &[RecordBatch]) -> Vec<RecordBatch> {
-    let mut rng = Rng(7);
-    let mut seen = 0usize;
+/// The batches with each event's time replaced by `f(event index, old time)`.
+fn retimed(batches: &[RecordBatch], mut f: impl FnMut(i64, i64) -> i64) -> Vec<RecordBatch> {
+    let mut e = 0i64;
     batches
         .iter()
         .map(|b| {
@@ -155,8 +167,8 @@ fn with_late_events(batches: &[RecordBatch]) -> Vec<RecordBatch> {
                 .values()
                 .iter()
                 .map(|&t| {
-                    seen += 1;
-                    Some(if seen % 100 == 0 { t - 2_000 - rng.below(8_000) as i64 } else { t })
+                    e += 1;
+                    Some(f(e - 1, t))
                 })
                 .collect();
             let mut columns = b.columns().to_vec();
@@ -164,6 +176,20 @@ fn with_late_events(batches: &[RecordBatch]) -> Vec<RecordBatch> {
             RecordBatch::try_new(b.schema(), columns).expect("same schema")
         })
         .collect()
+}
+
+/// The same batches with every 100th event moved 2–10 s back in event time: behind the
+/// watermark (delay 2 s), often in a window that already fired, but within 10 s of
+/// allowed lateness — each such row is a correction.
+fn with_late_events(batches: &[RecordBatch]) -> Vec<RecordBatch> {
+    let mut rng = Rng(7);
+    retimed(batches, |e, t| if (e + 1) % 100 == 0 { t - 2_000 - rng.below(8_000) as i64 } else { t })
+}
+
+/// The bid batches re-timed for SLIDE: event `e` at `BASE + 3 e` ms (in order), so 1 M
+/// events span 50 minutes and both a 1 and a 10 minute frame fill and then slide.
+fn spread_batches(batches: &[RecordBatch]) -> Vec<RecordBatch> {
+    retimed(batches, |e, _| BASE_MS + 3 * e)
 }
 
 /// A planner with the `bids` table declared.
@@ -308,6 +334,18 @@ fn benches(c: &mut Criterion) {
     group.bench_function("tumble_wavecrest", |b| b.iter(|| black_box(run_streaming(&planner, &tumble, &batches))));
     group.bench_function("hop_wavecrest", |b| b.iter(|| black_box(run_streaming(&planner, &hop, &batches))));
     group.bench_function("tumble_datafusion", |b| b.iter(|| black_box(df.run(&df_tumble))));
+    group.finish();
+
+    let session = plan(&planner, SESSION);
+    let mut group = configure(c, "session", events);
+    group.bench_function("100k_keys", |b| b.iter(|| black_box(run_streaming(&planner, &session, &batches))));
+    group.finish();
+
+    let spread = spread_batches(&batches);
+    let (slide_1, slide_10) = (plan(&planner, &slide("1")), plan(&planner, &slide("10")));
+    let mut group = configure(c, "slide", events);
+    group.bench_function("1min", |b| b.iter(|| black_box(run_streaming(&planner, &slide_1, &spread))));
+    group.bench_function("10min", |b| b.iter(|| black_box(run_streaming(&planner, &slide_10, &spread))));
     group.finish();
 
     // Allowed lateness: TUMBLE with 'lateness' = '10 s' on the data as is, and with 1% of

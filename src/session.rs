@@ -140,6 +140,19 @@ impl Session {
     }
 
     /// Executes one statement. Continuous statements are planned, not run.
+    ///
+    /// ```
+    /// use wavecrest::sql::parse_statements;
+    /// use wavecrest::{Output, Session};
+    /// let mut session = Session::new();
+    /// for stmt in parse_statements("CREATE TABLE t (a BIGINT) WITH ('connector' = 'values'); SHOW TABLES").unwrap() {
+    ///     match session.execute(&stmt).unwrap() {
+    ///         Output::Done(msg) => assert_eq!(msg, "created table t"),
+    ///         Output::Text(table) => assert!(table.contains("t")),
+    ///         Output::Continuous(_) => unreachable!(),
+    ///     }
+    /// }
+    /// ```
     pub fn execute(&mut self, stmt: &Located) -> Result<Output> {
         let out = self.execute_statement(&stmt.statement, stmt.emit).map_err(|e| {
             let at = locate_unknown_name(&e, stmt).or(Some(stmt.location));
@@ -420,7 +433,39 @@ impl Session {
         Ok(n)
     }
 
-    /// The live row log of a `memory` table: push rows into it while a query runs.
+    /// The live row log of a `memory` table: push rows into it while a query runs, and
+    /// watermarks if the program drives event time. `None` for other tables.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> wavecrest::Result<()> {
+    /// use std::sync::Arc;
+    /// use datafusion::arrow::array::{Int64Array, RecordBatch, TimestampMillisecondArray};
+    /// use wavecrest::sink::collect::chunks_to_strings;
+    /// use wavecrest::{Output, Session};
+    ///
+    /// let mut session = Session::new();
+    /// session.sql("CREATE TABLE ev (k BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'memory')")?;
+    /// let Some(Output::Continuous(query)) = session
+    ///     .sql("SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+    ///           GROUP BY window_start, window_end")?
+    ///     .pop() else { unreachable!() };
+    /// let mut running = session.start(query, 1)?;
+    /// let log = session.memory_table("ev").expect("a memory table");
+    /// let schema = session.planner().table("ev").unwrap().schema.clone();
+    /// let batch = RecordBatch::try_new(schema, vec![
+    ///     Arc::new(Int64Array::from(vec![1, 2])),
+    ///     Arc::new(TimestampMillisecondArray::from(vec![1_000, 2_000])),
+    /// ])?;
+    /// log.push(batch)?;
+    /// log.push_watermark(10_000)?; // [0 s, 10 s) closes
+    /// let chunk = running.subscriptions[0].next_chunk().await.expect("the window fired");
+    /// assert_eq!(chunks_to_strings(&[chunk])?, vec![vec!["+I", "1970-01-01 00:00:00.000", "2"]]);
+    /// running.cancel();
+    /// running.wait().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn memory_table(&self, name: &str) -> Option<Arc<crate::connectors::memory::MemoryLog>> {
         let t = self.planner.table(name)?;
         (t.connector().as_deref() == Some("memory")).then(|| Arc::clone(&t.memory))
@@ -478,7 +523,36 @@ impl Session {
     }
 
     /// Runs continuous statements together as one job until their inputs end or `cancel`
-    /// is set. `client_sink` makes the sink for each [`Target::Client`] statement.
+    /// is set. `client_sink` makes the sink for each [`Target::Client`] statement. Returns
+    /// the job's counters.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> wavecrest::Result<()> {
+    /// use std::sync::atomic::Ordering;
+    /// use wavecrest::runtime::Cancel;
+    /// use wavecrest::sink::collect::CollectSink;
+    /// use wavecrest::{Output, Session};
+    ///
+    /// let mut session = Session::new();
+    /// let statements: Vec<_> = session
+    ///     .sql("CREATE TABLE t (k BIGINT, v BIGINT) WITH ('connector' = 'values');
+    ///           INSERT INTO t VALUES (1, 10), (1, 5), (2, 7);
+    ///           SELECT k, SUM(v) FROM t GROUP BY k;")?
+    ///     .into_iter()
+    ///     .filter_map(Output::continuous)
+    ///     .collect();
+    /// let sink = CollectSink::new();
+    /// let rows = sink.clone();
+    /// let metrics = session.run(statements, move |_| Ok(Box::new(rows.clone()) as _), false, Cancel::new()).await?;
+    /// // An updating aggregate: +I for a new key, -U/+U when it changes.
+    /// assert_eq!(sink.rows()?, vec![
+    ///     vec!["+I", "1", "10"], vec!["-U", "1", "10"], vec!["+U", "1", "15"], vec!["+I", "2", "7"],
+    /// ]);
+    /// assert_eq!(metrics.rows_out.load(Ordering::Relaxed), 4);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn run(
         &self,
         statements: Vec<Continuous>,
@@ -487,6 +561,55 @@ impl Session {
         cancel: Cancel,
     ) -> Result<Arc<JobMetrics>> {
         self.prepare(statements, client_sink, allow_stdin)?.run(cancel).await
+    }
+
+    /// Registers a scalar function (DataFusion `ScalarUDF`) for every later statement:
+    /// usable in `SELECT`, `WHERE`, keys and window aggregates.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use datafusion::arrow::datatypes::DataType;
+    /// use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+    /// use wavecrest::Session;
+    ///
+    /// let double = create_udf("double", vec![DataType::Int64], DataType::Int64, Volatility::Immutable,
+    ///     Arc::new(|args: &[ColumnarValue]| {
+    ///         let two = ColumnarValue::Scalar(datafusion::common::ScalarValue::Int64(Some(2)));
+    ///         datafusion::logical_expr::ColumnarValue::values_to_arrays(&[args[0].clone(), two]).and_then(|a| {
+    ///             Ok(ColumnarValue::Array(datafusion::arrow::compute::kernels::numeric::mul(&a[0], &a[1])?))
+    ///         })
+    ///     }));
+    /// let mut session = Session::new();
+    /// session.register_udf(double);
+    /// session.sql("CREATE TABLE t (a BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values')").unwrap();
+    /// let plan = session.planner().plan_sql(
+    ///     "SELECT window_start, SUM(double(a)) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' SECOND))
+    ///      GROUP BY window_start, window_end").unwrap();
+    /// assert!(plan.explain(1).contains("double(t.a)"));
+    /// ```
+    pub fn register_udf(&mut self, udf: datafusion::logical_expr::ScalarUDF) {
+        self.planner.datafusion().register_udf(udf);
+    }
+
+    /// Registers an aggregate function (DataFusion `AggregateUDF`) for every later
+    /// statement: usable in window aggregates and `GROUP BY`. Over an updating input it
+    /// must be one that can retract (see [`crate::functions::check_aggregate`]).
+    ///
+    /// ```
+    /// use datafusion::functions_aggregate::sum::sum_udaf;
+    /// use wavecrest::Session;
+    ///
+    /// let mut session = Session::new();
+    /// // Any AggregateUDF; here DataFusion's SUM under another name.
+    /// session.register_udaf(sum_udaf().as_ref().clone().with_aliases(["total"]));
+    /// session.sql("CREATE TABLE t (a BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values')").unwrap();
+    /// let plan = session.planner().plan_sql(
+    ///     "SELECT window_start, total(a) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' SECOND))
+    ///      GROUP BY window_start, window_end").unwrap();
+    /// assert_eq!(plan.operators(), vec!["WindowAggregate", "Project"]);
+    /// ```
+    pub fn register_udaf(&mut self, udaf: datafusion::logical_expr::AggregateUDF) {
+        self.planner.datafusion().register_udaf(udaf);
     }
 
     /// Starts one continuous query in the background (on the current tokio runtime) with

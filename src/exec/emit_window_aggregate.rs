@@ -303,9 +303,8 @@ struct SnapshotWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exec::test_rows::{chunk, lines as text};
     use crate::plan::pipeline::OpSpec;
-    use crate::sink::collect::chunks_to_strings;
-    use datafusion::arrow::array::Int64Array;
     use datafusion::arrow::datatypes::SchemaRef;
 
     /// The operator of `SELECT window_start, k, COUNT(*), SUM(v) .. TUMBLE 10 s .. <emit>`.
@@ -333,25 +332,6 @@ mod tests {
             })
             .unwrap();
         (EmitWindowAggregate::new(spec).unwrap(), session.planner().table("t").unwrap().schema.clone())
-    }
-
-    /// Rows (k, v, ts ms, watermark before).
-    fn chunk(schema: &SchemaRef, rows: &[(i64, i64, i64, i64)]) -> Chunk {
-        let col = |f: fn(&(i64, i64, i64, i64)) -> i64| rows.iter().map(f).collect::<Vec<_>>();
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(Int64Array::from(col(|r| r.0))),
-                Arc::new(Int64Array::from(col(|r| r.1))),
-                Arc::new(TimestampMillisecondArray::from(col(|r| r.2))),
-            ],
-        )
-        .unwrap();
-        Chunk { batch, row_watermarks: Some(Arc::new(Int64Array::from(col(|r| r.3)))), ops: None }
-    }
-
-    fn text(chunks: &[Chunk]) -> Vec<String> {
-        chunks_to_strings(chunks).unwrap().into_iter().map(|r| r.join(" ")).collect()
     }
 
     fn run(

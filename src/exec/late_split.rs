@@ -67,9 +67,7 @@ impl LateSplit {
         let time = event_time::millis(&self.spec.time, &chunk.batch)?;
         let (kind, lateness) = (self.spec.kind, self.spec.lateness_ms);
         let mask: BooleanArray = (0..chunk.num_rows())
-            .map(|i| {
-                Some(time.is_valid(i) && (kind.last_end(time.value(i)) - 1).saturating_add(lateness) <= wms.value(i))
-            })
+            .map(|i| Some(time.is_valid(i) && kind.too_late(time.value(i), wms.value(i), lateness)))
             .collect();
         if mask.true_count() == 0 {
             return Ok(None);
@@ -94,12 +92,19 @@ impl LateSplit {
         let reasons: StringArray = (0..late.num_rows())
             .map(|i| {
                 let end = self.spec.kind.last_end(time.value(i));
-                Some(format!(
-                    "watermark {} had passed the last window end {} - 1 ms + lateness {}",
-                    timestamp(wms.value(i)),
-                    timestamp(end),
-                    ms(self.spec.lateness_ms)
-                ))
+                Some(match self.spec.kind {
+                    WindowKind::Slide { .. } => format!(
+                        "event time {} is below the watermark {}",
+                        timestamp(time.value(i)),
+                        timestamp(wms.value(i))
+                    ),
+                    _ => format!(
+                        "watermark {} had passed the last window end {} - 1 ms + lateness {}",
+                        timestamp(wms.value(i)),
+                        timestamp(end),
+                        ms(self.spec.lateness_ms)
+                    ),
+                })
             })
             .collect();
         let mut columns: Vec<ArrayRef> = late.batch.columns().to_vec();
@@ -138,5 +143,16 @@ impl Operator for LateSplit {
 
     fn late_rows(&self) -> u64 {
         self.late
+    }
+
+    /// The count of late rows (the only state): metrics continue across a restore.
+    fn snapshot(&mut self) -> Result<Vec<u8>> {
+        Ok(self.late.to_le_bytes().to_vec())
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<()> {
+        let bytes: [u8; 8] = state.try_into().map_err(|_| Error::internal("late split state is 8 bytes"))?;
+        self.late = u64::from_le_bytes(bytes);
+        Ok(())
     }
 }

@@ -17,7 +17,11 @@ pub mod match_recognize;
 pub mod operator;
 pub mod project;
 pub mod row_group;
+pub mod session_aggregate;
+pub mod slide_aggregate;
 pub mod state_codec;
+#[cfg(test)]
+pub mod test_rows;
 pub mod updating_aggregate;
 pub mod watermark_assigner;
 pub mod watermark_combiner;

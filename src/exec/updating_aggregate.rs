@@ -194,10 +194,9 @@ struct Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exec::test_rows::{self, lines as text};
     use crate::plan::pipeline::OpSpec;
     use crate::plan::Planner;
-    use crate::sink::collect::chunks_to_strings;
-    use datafusion::arrow::array::{Int64Array, TimestampMillisecondArray};
 
     /// The aggregate of `SELECT k, COUNT(*), SUM(v) FROM t GROUP BY k` with `options`.
     fn op(options: &str) -> (UpdatingAggregate, SchemaRef) {
@@ -221,23 +220,9 @@ mod tests {
         (UpdatingAggregate::new(spec).unwrap(), planner.table("t").unwrap().schema.clone())
     }
 
-    /// Rows (k, v, ts = watermark before the row).
+    /// Rows (k, v, ts), each arriving with the watermark at its own time.
     fn chunk(schema: &SchemaRef, rows: &[(i64, i64, i64)]) -> Chunk {
-        let col = |f: fn(&(i64, i64, i64)) -> i64| rows.iter().map(f).collect::<Vec<_>>();
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(Int64Array::from(col(|r| r.0))),
-                Arc::new(Int64Array::from(col(|r| r.1))),
-                Arc::new(TimestampMillisecondArray::from(col(|r| r.2))),
-            ],
-        )
-        .unwrap();
-        Chunk { batch, row_watermarks: Some(Arc::new(Int64Array::from(col(|r| r.2)))), ops: None }
-    }
-
-    fn text(chunks: &[Chunk]) -> Vec<String> {
-        chunks_to_strings(chunks).unwrap().into_iter().map(|r| r.join(" ")).collect()
+        test_rows::chunk(schema, &rows.iter().map(|&(k, v, t)| (k, v, t, t)).collect::<Vec<_>>())
     }
 
     #[test]

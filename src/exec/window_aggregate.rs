@@ -529,11 +529,11 @@ impl Operator for WindowAggregate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exec::test_rows::{chunk, lines};
     use crate::plan::pipeline::OpSpec;
     use crate::plan::Planner;
     use crate::sink::collect::chunks_to_strings;
     use crate::sql::{parse_statements, Statement};
-    use datafusion::arrow::array::{Int64Array, TimestampMillisecondArray};
 
     const S: i64 = 1000;
 
@@ -563,23 +563,8 @@ mod tests {
         (WindowAggregate::new(spec), input)
     }
 
-    /// Rows (k, v, ts) with the watermark before each row.
-    fn chunk(schema: &SchemaRef, rows: &[(i64, i64, i64, i64)]) -> Chunk {
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(Int64Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
-                Arc::new(Int64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
-                Arc::new(TimestampMillisecondArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
-            ],
-        )
-        .unwrap();
-        let wm = Int64Array::from(rows.iter().map(|r| r.3).collect::<Vec<_>>());
-        Chunk { batch, row_watermarks: Some(Arc::new(wm)), ops: None }
-    }
-
     fn text(chunks: &[Chunk]) -> Vec<String> {
-        let mut rows: Vec<String> = chunks_to_strings(chunks).unwrap().into_iter().map(|r| r.join(" ")).collect();
+        let mut rows = lines(chunks);
         rows.sort();
         rows
     }

@@ -2,7 +2,9 @@
 //!
 //! DataFusion does name resolution, typing and coercion; here each node becomes an
 //! operator. `Aggregate` over a `WindowTvf` becomes one pane-based window aggregate, keyed
-//! by its non-window GROUP BY expressions, in a new hash-partitioned stage.
+//! by its non-window GROUP BY expressions, in a new hash-partitioned stage (SESSION and SLIDE
+//! windows get their own operators, partitioned by their `PARTITION BY` keys; see
+//! [`super::lower_windows`]); an OVER window becomes a slide aggregate emitting every row.
 
 use std::sync::Arc;
 
@@ -21,6 +23,7 @@ use super::match_recognize::MatchRecognizeNode;
 use super::pipeline::{OpSpec, Partitioning, QueryPlan, StagePlan};
 use super::planner::LATE_SUFFIX;
 use super::policy::{LatePolicy, TablePolicy};
+use super::window::WindowKind;
 use super::window_tvf::{WindowTvfNode, WINDOW_COLUMNS};
 use crate::error::{Error, Result};
 use crate::exec::current_watermark::{self, WATERMARK_COLUMN};
@@ -170,7 +173,27 @@ impl Builder<'_> {
             }
             LogicalPlan::SubqueryAlias(a) => self.node(&a.input),
             LogicalPlan::Aggregate(a) => self.aggregate(a),
+            LogicalPlan::Window(w) => {
+                self.node(&w.input)?;
+                if self.updating {
+                    return Err(Error::sql("an OVER window over an updating input is not supported"));
+                }
+                let (partitioning, op) = super::lower_windows::over(w, self.props)?;
+                if self.table_policy().late_policy == LatePolicy::SideOutput {
+                    // OVER emits in event-time order: a row below the watermark is too late.
+                    let time = over_time_column(w).ok_or_else(|| Error::internal("OVER without ORDER BY column"))?;
+                    let display = op.describe();
+                    let split = self.late_split_of(&w.input, time, WindowKind::Slide { size: 0 }, &[], 0, &display)?;
+                    self.stages[0].ops.insert(0, split);
+                }
+                self.stages.push(StagePlan { partitioning, ops: vec![op] });
+                Ok(())
+            }
             LogicalPlan::Extension(ext) => match ext.node.as_any().downcast_ref::<WindowTvfNode>() {
+                Some(tvf) if !tvf.kind.is_pane_based() => Err(Error::sql(format!(
+                    "{} windows need an aggregate: GROUP BY window_start, window_end[, keys]",
+                    tvf.kind.describe()
+                ))),
                 Some(tvf) => {
                     self.node(&tvf.input)?;
                     let time = self.time_column(tvf)?;
@@ -302,6 +325,7 @@ impl Builder<'_> {
         let agg_in = a.input.schema();
         let mut output = Vec::new();
         let mut keys = Vec::new();
+        let mut key_exprs = Vec::new();
         let mut key_fields = Vec::new();
         let mut has = [false; 3];
         for e in &a.group_expr {
@@ -327,6 +351,7 @@ impl Builder<'_> {
                     output.push(OutputColumn::Key(keys.len()));
                     key_fields.push(Field::new(format!("k{}", keys.len()), e.get_type(agg_in)?, true));
                     keys.push(self.physical(e, agg_in)?);
+                    key_exprs.push(e.clone());
                 }
             }
         }
@@ -355,6 +380,34 @@ impl Builder<'_> {
         // A non-default EMIT is run by its own operator (state per window and key).
         let emit = self.emit.take().filter(|e| *e != Emit { mode: EmitMode::OnWindowClose, delay_ms: 0 });
         let delay_ms = emit.map_or(0, |e| e.delay_ms);
+        if !tvf.kind.is_pane_based() {
+            if let Some(e) = emit {
+                return Err(Error::sql(format!(
+                    "{} is not supported for SESSION and SLIDE windows yet",
+                    describe_emit(e)
+                )));
+            }
+            if policy.late_policy == LatePolicy::SideOutput {
+                let split = self.late_split(tvf, &filters, lateness_ms, &display)?;
+                self.stages[0].ops.insert(0, split);
+            }
+            let lowered = super::lower_windows::WindowGroupBy {
+                tvf,
+                key_exprs: &key_exprs,
+                keys,
+                key_schema: key_schema(key_fields),
+                aggregates,
+                output,
+                time,
+                schema: nullable(&a.schema),
+                display,
+                lateness_ms,
+            };
+            let (partitioning, op, corrects) = lowered.lower()?;
+            self.updating |= corrects;
+            self.stages.push(StagePlan { partitioning, ops: vec![op] });
+            return Ok(());
+        }
         self.updating |= lateness_ms > 0 || emit.is_some_and(|e| e.mode != EmitMode::OnWindowClose);
         if policy.late_policy == LatePolicy::SideOutput {
             let split = self.late_split(tvf, &filters, lateness_ms.saturating_add(delay_ms), &display)?;
@@ -389,13 +442,34 @@ impl Builder<'_> {
     /// stream. It runs first, on the table's rows: `tvf`'s input must be the table itself,
     /// with at most filters (`before` are filters between the window and the aggregate).
     fn late_split(&self, tvf: &WindowTvfNode, before: &[&Filter], lateness_ms: i64, display: &str) -> Result<OpSpec> {
+        let time_name = tvf.input.schema().field(tvf.time_index).name().clone();
+        let operator = match tvf.kind {
+            WindowKind::Session { .. } => "SessionAggregate",
+            WindowKind::Slide { .. } => "SlideAggregate",
+            _ => "WindowAggregate",
+        };
+        let operator = format!("{operator}: {display}");
+        self.late_split_of(&tvf.input, time_name, tvf.kind, before, lateness_ms, &operator)
+    }
+
+    /// [`Self::late_split`] for an operator over `input` with event time `time_name`;
+    /// `operator` is its EXPLAIN line (the side rows' `__operator`).
+    fn late_split_of(
+        &self,
+        input: &LogicalPlan,
+        time_name: String,
+        kind: WindowKind,
+        before: &[&Filter],
+        lateness_ms: i64,
+        operator: &str,
+    ) -> Result<OpSpec> {
         let unsupported = || {
             Error::sql(
                 "'late.policy' = 'side-output' needs the window directly over the table (filters allowed, no projections or subqueries computing columns)",
             )
         };
         let mut predicates: Vec<&Expr> = before.iter().map(|f| &f.predicate).collect();
-        let mut cur = &tvf.input;
+        let mut cur = input;
         let scan = loop {
             match cur {
                 LogicalPlan::TableScan(scan) => break scan,
@@ -425,7 +499,6 @@ impl Builder<'_> {
                 .data;
             self.physical(&e, &full)
         };
-        let time_name = tvf.input.schema().field(tvf.time_index).name().clone();
         let time = over_table(&Expr::Column(Column::new_unqualified(time_name)))?;
         let predicates = predicates.into_iter().map(over_table).collect::<Result<Vec<_>>>()?;
         let side = nullable(&DFSchema::try_from(scan.source.schema().as_ref().clone())?);
@@ -435,11 +508,11 @@ impl Builder<'_> {
         let spec = LateSplitSpec {
             side_table: format!("{table}{LATE_SUFFIX}"),
             side_schema: Arc::new(Schema::new(fields)),
-            kind: tvf.kind,
+            kind,
             lateness_ms,
             time,
             predicates,
-            operator: format!("WindowAggregate: {display}"),
+            operator: operator.to_string(),
         };
         Ok(OpSpec::LateSplit { spec: Arc::new(spec) })
     }
@@ -542,4 +615,24 @@ fn describe_emit(e: Emit) -> String {
     } else {
         mode
     }
+}
+
+/// The ORDER BY column of an OVER window (checked to be the event time by the lowering).
+fn over_time_column(w: &datafusion::logical_expr::Window) -> Option<String> {
+    w.window_expr.iter().find_map(|e| {
+        let mut inner = e;
+        while let Expr::Alias(a) = inner {
+            inner = &a.expr;
+        }
+        match inner {
+            Expr::WindowFunction(f) => match &f.params.order_by[..] {
+                [s] => match &s.expr {
+                    Expr::Column(c) => Some(c.name.clone()),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        }
+    })
 }

@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod deduplicate;
 pub mod lower;
+pub mod lower_windows;
 pub mod match_expr;
 pub mod match_lower;
 pub mod match_recognize;

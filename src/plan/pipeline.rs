@@ -20,6 +20,8 @@ use crate::exec::late_split::{LateSplit, LateSplitSpec};
 use crate::exec::match_recognize::{MatchRecognize, MatchRecognizeSpec};
 use crate::exec::operator::Operator;
 use crate::exec::project::ProjectOp;
+use crate::exec::session_aggregate::{SessionAggregate, SessionAggregateSpec};
+use crate::exec::slide_aggregate::{SlideAggregate, SlideAggregateSpec};
 use crate::exec::updating_aggregate::{UpdatingAggregate, UpdatingAggregateSpec};
 use crate::exec::window_aggregate::{WindowAggregate, WindowAggregateSpec};
 use crate::exec::window_assign::WindowAssign;
@@ -110,6 +112,20 @@ pub enum OpSpec {
         /// Text for EXPLAIN.
         display: String,
     },
+    /// SESSION window aggregate.
+    SessionAggregate {
+        /// The operator's plan.
+        spec: Arc<SessionAggregateSpec>,
+        /// Text for EXPLAIN.
+        display: String,
+    },
+    /// SLIDE window aggregate or OVER window.
+    SlideAggregate {
+        /// The operator's plan.
+        spec: Arc<SlideAggregateSpec>,
+        /// Text for EXPLAIN.
+        display: String,
+    },
 }
 
 impl OpSpec {
@@ -137,6 +153,8 @@ impl OpSpec {
             OpSpec::UpdatingAggregate { spec, .. } => Box::new(UpdatingAggregate::new(Arc::clone(spec))?),
             OpSpec::EmitWindowAggregate { spec, .. } => Box::new(EmitWindowAggregate::new(Arc::clone(spec))?),
             OpSpec::Deduplicate { keys, params, .. } => Box::new(Deduplicate::try_new(keys.clone(), *params)?),
+            OpSpec::SessionAggregate { spec, .. } => Box::new(SessionAggregate::new(Arc::clone(spec))?),
+            OpSpec::SlideAggregate { spec, .. } => Box::new(SlideAggregate::new(Arc::clone(spec))?),
             OpSpec::MatchRecognize { spec, .. } => Box::new(MatchRecognize::try_new(Arc::clone(spec))?),
         })
     }
@@ -154,6 +172,8 @@ impl OpSpec {
                 format!("LateSplit: rows too late for {} to {}", spec.operator, spec.side_table)
             }
             OpSpec::Deduplicate { display, .. } => format!("Deduplicate: {display}"),
+            OpSpec::SessionAggregate { display, .. } => format!("SessionAggregate: {display}"),
+            OpSpec::SlideAggregate { display, .. } => format!("SlideAggregate: {display}"),
             OpSpec::MatchRecognize { display, .. } => format!("MatchRecognize: {display}"),
         }
     }
@@ -169,6 +189,22 @@ pub struct StagePlan {
 }
 
 /// A query's streaming plan.
+///
+/// ```
+/// use wavecrest::Session;
+/// let mut session = Session::new();
+/// session.sql("CREATE TABLE t (k BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values', 'lateness' = '5 s')").unwrap();
+/// let plan = session.planner().plan_sql(
+///     "SELECT window_start, k, COUNT(*) FROM TABLE(HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '1' SECOND, INTERVAL '5' SECOND))
+///      GROUP BY window_start, window_end, k").unwrap();
+/// assert_eq!(plan.source, "t");
+/// assert_eq!(plan.operators(), vec!["WindowAggregate", "Project"]);
+/// assert_eq!(plan.windows()[0].describe(), "HOP(slide=1s, size=5s)");
+/// assert!(plan.is_stateful());
+/// assert!(!plan.append_only, "allowed lateness makes it correct earlier rows");
+/// assert_eq!(plan.schema.field(2).name(), "count(*)");
+/// assert!(plan.explain(4).contains("hash(k@0), 4 workers"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct QueryPlan {
     /// The table the query reads.
@@ -196,6 +232,8 @@ impl QueryPlan {
                 OpSpec::EmitWindowAggregate { .. } => "WindowAggregate",
                 OpSpec::LateSplit { .. } => "LateSplit",
                 OpSpec::Deduplicate { .. } => "Deduplicate",
+                OpSpec::SessionAggregate { .. } => "SessionAggregate",
+                OpSpec::SlideAggregate { .. } => "SlideAggregate",
                 OpSpec::MatchRecognize { .. } => "MatchRecognize",
             })
             .collect()
@@ -218,9 +256,17 @@ impl QueryPlan {
     /// Whether the query keeps state between rows (aggregates, deduplication), and
     /// so needs checkpoints to recover and memory per open window and key.
     pub fn is_stateful(&self) -> bool {
-        self.operators()
-            .iter()
-            .any(|o| matches!(*o, "WindowAggregate" | "UpdatingAggregate" | "Deduplicate" | "MatchRecognize"))
+        self.operators().iter().any(|o| {
+            matches!(
+                *o,
+                "WindowAggregate"
+                    | "UpdatingAggregate"
+                    | "Deduplicate"
+                    | "SessionAggregate"
+                    | "SlideAggregate"
+                    | "MatchRecognize"
+            )
+        })
     }
 
     /// The operator pipeline as text (EXPLAIN), top = sink side.

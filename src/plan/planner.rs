@@ -57,7 +57,28 @@ impl Default for Planner {
 }
 
 impl Planner {
-    /// An empty catalog.
+    /// An empty catalog. Tables are declared from DDL; planning needs no runtime.
+    ///
+    /// ```
+    /// use wavecrest::plan::Planner;
+    /// use wavecrest::sql::{parse_statements, Statement};
+    ///
+    /// let mut planner = Planner::new();
+    /// for stmt in parse_statements(
+    ///     "CREATE TABLE bids (auction BIGINT, price BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts)
+    ///      WITH ('connector' = 'values', 'late.policy' = 'side-output')",
+    /// ).unwrap() {
+    ///     let Statement::CreateTable(ddl) = stmt.statement else { unreachable!() };
+    ///     planner.create_table(&ddl).unwrap();
+    /// }
+    /// assert_eq!(planner.list(), vec![("bids".to_string(), "table")]);
+    /// assert_eq!(planner.table("bids").unwrap().time_attribute.as_deref(), Some("ts"));
+    /// assert_eq!(planner.policy("bids").late_policy, wavecrest::plan::policy::LatePolicy::SideOutput);
+    /// // Typed errors with positions.
+    /// let err = planner.plan_sql("SELECT nope FROM bids").unwrap_err();
+    /// assert_eq!(err.kind, wavecrest::ErrorKind::Sql);
+    /// assert!(err.to_string().contains("nope"));
+    /// ```
     pub fn new() -> Self {
         let config = SessionConfig::new().with_information_schema(false);
         let ctx = SessionContext::new_with_config(config);

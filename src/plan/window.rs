@@ -1,4 +1,5 @@
-//! Window assignment arithmetic for TUMBLE, HOP and CUMULATE, all in milliseconds.
+//! Window assignment arithmetic for TUMBLE, HOP and CUMULATE, all in milliseconds, plus
+//! the shapes of the data-driven SESSION and SLIDE windows.
 //!
 //! Windows are built from *panes*: the largest interval such that every window is a whole
 //! number of panes. Each row updates exactly one pane; a window's result merges its panes.
@@ -10,6 +11,11 @@
 //! CUMULATE(step = 5, max = 15)    panes of 5:  |p0|p1|p2|
 //!   windows [0,5) = p0, [0,10) = p0+p1, [0,15) = p0+p1+p2
 //! ```
+//!
+//! SESSION and SLIDE windows are not made of panes: their bounds depend on the events
+//! (see `exec::session_aggregate` and `exec::slide_aggregate`). The pane methods below
+//! treat them as degenerate one-millisecond panes belonging to no window; the planner never
+//! builds a pane operator for them.
 
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +47,18 @@ pub enum WindowKind {
         /// Alignment offset.
         offset: i64,
     },
+    /// `SESSION(.. [PARTITION BY k], DESCRIPTOR(ts), gap)`: per partition, events at most
+    /// `gap` apart share a session `[first, last + gap)`.
+    Session {
+        /// Inactivity gap.
+        gap: i64,
+    },
+    /// `SLIDE(.. [PARTITION BY k], DESCRIPTOR(ts), size)`: per partition, each distinct event
+    /// time `t` defines the window `[t - size, t]` (both ends included).
+    Slide {
+        /// Window length.
+        size: i64,
+    },
 }
 
 fn gcd(a: i64, b: i64) -> i64 {
@@ -69,6 +87,8 @@ impl WindowKind {
             WindowKind::Cumulate { step, max_size, .. } if max_size % step != 0 => {
                 Err("CUMULATE max size must be a whole multiple of the step".into())
             }
+            WindowKind::Session { gap } if gap <= 0 => Err("SESSION gap must be positive".into()),
+            WindowKind::Slide { size } if size < 0 => Err("SLIDE size must not be negative".into()),
             _ => Ok(()),
         }
     }
@@ -79,7 +99,14 @@ impl WindowKind {
             WindowKind::Tumble { size, .. } => size,
             WindowKind::Hop { slide, size, .. } => gcd(slide, size),
             WindowKind::Cumulate { step, .. } => step,
+            WindowKind::Session { .. } | WindowKind::Slide { .. } => 1,
         }
+    }
+
+    /// Whether windows of this kind are built from panes (TUMBLE, HOP, CUMULATE); SESSION
+    /// and SLIDE windows have their own operators.
+    pub fn is_pane_based(&self) -> bool {
+        !matches!(self, WindowKind::Session { .. } | WindowKind::Slide { .. })
     }
 
     fn offset(&self) -> i64 {
@@ -87,6 +114,7 @@ impl WindowKind {
             WindowKind::Tumble { offset, .. }
             | WindowKind::Hop { offset, .. }
             | WindowKind::Cumulate { offset, .. } => offset,
+            WindowKind::Session { .. } | WindowKind::Slide { .. } => 0,
         }
     }
 
@@ -127,6 +155,7 @@ impl WindowKind {
                 }
                 out
             }
+            WindowKind::Session { .. } | WindowKind::Slide { .. } => vec![],
         }
     }
 
@@ -175,6 +204,7 @@ impl WindowKind {
                 }
                 out
             }
+            WindowKind::Session { .. } | WindowKind::Slide { .. } => vec![],
         }
     }
 
@@ -192,6 +222,10 @@ impl WindowKind {
             // The window with the largest start not after the pane.
             WindowKind::Hop { slide, size, offset } => align(pane, slide, offset) + size,
             WindowKind::Cumulate { max_size, offset, .. } => align(pane, max_size, offset) + max_size,
+            // The session a row at `pane` opens lasts at least until `pane + gap`.
+            WindowKind::Session { gap } => pane.saturating_add(gap),
+            // A SLIDE row's window [t - size, t] ends (exclusively) at t + 1.
+            WindowKind::Slide { .. } => pane.saturating_add(1),
         }
     }
 
@@ -200,12 +234,25 @@ impl WindowKind {
         self.last_end_of_pane(self.pane_start(t))
     }
 
+    /// Whether a row at event time `t`, arriving when the watermark was `watermark`, is too
+    /// late for every window it could belong to, given the allowed `lateness` (ms).
+    /// Windows: the watermark reached `last end - 1 + lateness`; a session: `t + gap - 1 +
+    /// lateness`; SLIDE (emitted in event-time order, no lateness): `t` is below the
+    /// watermark.
+    pub fn too_late(&self, t: i64, watermark: i64, lateness: i64) -> bool {
+        match self {
+            WindowKind::Slide { .. } => t < watermark,
+            _ => (self.last_end(t) - 1).saturating_add(lateness) <= watermark,
+        }
+    }
+
     /// Window ends are `phase + k * period`: any point where a window can fire.
     pub fn fire_period(&self) -> (i64, i64) {
         match *self {
             WindowKind::Tumble { size, offset } => (size, offset),
             WindowKind::Hop { slide, size, offset } => (slide, offset + size),
             WindowKind::Cumulate { step, offset, .. } => (step, offset),
+            WindowKind::Session { .. } | WindowKind::Slide { .. } => (1, 0),
         }
     }
 
@@ -219,6 +266,8 @@ impl WindowKind {
             WindowKind::Cumulate { step, max_size, offset } => {
                 format!("CUMULATE(step={}, max_size={}{})", ms(step), ms(max_size), off(offset))
             }
+            WindowKind::Session { gap } => format!("SESSION(gap={})", ms(gap)),
+            WindowKind::Slide { size } => format!("SLIDE(size={})", ms(size)),
         }
     }
 }

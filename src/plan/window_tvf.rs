@@ -1,5 +1,5 @@
-//! Window table-valued functions (`TUMBLE`, `HOP`, `CUMULATE`) as a DataFusion logical
-//! extension node, planned by a [`RelationPlanner`] from the `FROM` clause.
+//! Window table-valued functions (`TUMBLE`, `HOP`, `CUMULATE`, `SESSION`, `SLIDE`) as a
+//! DataFusion logical extension node, planned by a [`RelationPlanner`] from the `FROM` clause.
 //!
 //! The node adds `window_start`, `window_end` and `window_time` to its input. It is never
 //! executed by DataFusion: the streaming lowering turns `Aggregate(WindowTvf)` into a
@@ -23,7 +23,7 @@ use super::window::WindowKind;
 /// Names of the columns a window TVF adds.
 pub const WINDOW_COLUMNS: [&str; 3] = ["window_start", "window_end", "window_time"];
 
-/// `TUMBLE/HOP/CUMULATE(input, DESCRIPTOR(time_col), ...)`.
+/// `TUMBLE/HOP/CUMULATE/SESSION/SLIDE(input, DESCRIPTOR(time_col), ...)`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct WindowTvfNode {
     /// The input relation.
@@ -34,6 +34,8 @@ pub struct WindowTvfNode {
     pub time_index: usize,
     /// Input schema plus the three window columns.
     pub schema: DFSchemaRef,
+    /// SESSION/SLIDE `PARTITION BY` columns of the input (empty: one partition).
+    pub partition: Vec<String>,
 }
 
 impl PartialOrd for WindowTvfNode {
@@ -64,7 +66,24 @@ impl WindowTvfNode {
             Default::default(),
         )?;
         let schema = Arc::new(in_schema.join(&extra)?);
-        Ok(WindowTvfNode { input, kind, time_index, schema })
+        Ok(WindowTvfNode { input, kind, time_index, schema, partition: vec![] })
+    }
+
+    /// Sets the `PARTITION BY` columns (SESSION and SLIDE only); each must be an input column.
+    pub fn with_partition(mut self, partition: Vec<String>) -> DfResult<Self> {
+        if !partition.is_empty() && self.kind.is_pane_based() {
+            return Err(DataFusionError::Plan(format!(
+                "PARTITION BY is only allowed in SESSION and SLIDE windows, not {}",
+                self.kind.describe()
+            )));
+        }
+        for p in &partition {
+            if !self.input.schema().fields().iter().any(|f| f.name().eq_ignore_ascii_case(p)) {
+                return Err(DataFusionError::Plan(format!("PARTITION BY {p}: no column '{p}' in the window's input")));
+            }
+        }
+        self.partition = partition;
+        Ok(self)
     }
 }
 
@@ -82,12 +101,16 @@ impl UserDefinedLogicalNodeCore for WindowTvfNode {
         vec![]
     }
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "WindowTvf: {} on {}", self.kind.describe(), self.input.schema().field(self.time_index).name())
+        write!(f, "WindowTvf: {} on {}", self.kind.describe(), self.input.schema().field(self.time_index).name())?;
+        if !self.partition.is_empty() {
+            write!(f, " partition by {}", self.partition.join(", "))?;
+        }
+        Ok(())
     }
     fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> DfResult<Self> {
         let input = inputs.pop().ok_or_else(|| DataFusionError::Internal("WindowTvf needs one input".into()))?;
         let time_col = self.input.schema().field(self.time_index).name().clone();
-        WindowTvfNode::try_new(input, self.kind, &time_col)
+        WindowTvfNode::try_new(input, self.kind, &time_col)?.with_partition(self.partition.clone())
     }
 }
 
@@ -116,10 +139,7 @@ impl RelationPlanner for WindowTvfPlanner {
         if upper == "DEDUPLICATE" {
             return super::deduplicate::plan(args, alias, ctx);
         }
-        if !matches!(upper.as_str(), "TUMBLE" | "HOP" | "CUMULATE") {
-            if matches!(upper.as_str(), "SESSION" | "SLIDE") {
-                return Err(DataFusionError::Plan(format!("{upper} windows are not supported yet")));
-            }
+        if !matches!(upper.as_str(), "TUMBLE" | "HOP" | "CUMULATE" | "SESSION" | "SLIDE") {
             return Ok(RelationPlanning::Original(Box::new(relation)));
         }
         let args = WindowArgs::collect(&upper, args)?;
@@ -148,7 +168,17 @@ impl RelationPlanner for WindowTvfPlanner {
             Ok(())
         };
         let offset = |i: usize| durations.get(i).copied().unwrap_or(0);
+        let exactly_one = || -> DfResult<i64> {
+            match durations[..] {
+                [d] => Ok(d),
+                _ => {
+                    Err(DataFusionError::Plan(format!("{upper} takes one interval argument, got {}", durations.len())))
+                }
+            }
+        };
         let kind = match upper.as_str() {
+            "SESSION" => WindowKind::Session { gap: exactly_one()? },
+            "SLIDE" => WindowKind::Slide { size: exactly_one()? },
             "TUMBLE" => {
                 need(1)?;
                 WindowKind::Tumble { size: durations[0], offset: offset(1) }
@@ -162,7 +192,7 @@ impl RelationPlanner for WindowTvfPlanner {
                 WindowKind::Cumulate { step: durations[0], max_size: durations[1], offset: offset(2) }
             }
         };
-        let node = WindowTvfNode::try_new(input, kind, &args.timecol)?;
+        let node = WindowTvfNode::try_new(input, kind, &args.timecol)?.with_partition(args.partition)?;
         check_time_attribute(&node.input, &args.timecol)?;
         let plan = LogicalPlan::Extension(Extension { node: Arc::new(node) });
         Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(plan, alias))))
@@ -175,6 +205,8 @@ struct WindowArgs {
     data: ast::Expr,
     timecol: String,
     durations: Vec<ast::Expr>,
+    /// `PARTITION BY` columns (see [`crate::sql::rewrite::partition_by_arg`]).
+    partition: Vec<String>,
 }
 
 impl WindowArgs {
@@ -182,10 +214,13 @@ impl WindowArgs {
         let order: &[&str] = match func {
             "TUMBLE" => &["DATA", "TIMECOL", "SIZE", "OFFSET"],
             "HOP" => &["DATA", "TIMECOL", "SLIDE", "SIZE", "OFFSET"],
+            "SESSION" => &["DATA", "TIMECOL", "GAP"],
+            "SLIDE" => &["DATA", "TIMECOL", "SIZE"],
             _ => &["DATA", "TIMECOL", "STEP", "SIZE", "OFFSET"],
         };
         let mut slots: Vec<Option<ast::Expr>> = vec![None; order.len()];
         let mut next = 0;
+        let mut partition = Vec::new();
         for arg in args {
             let (name, value) = match arg {
                 FunctionArg::Unnamed(v) => (None, v),
@@ -195,6 +230,15 @@ impl WindowArgs {
             let FunctionArgExpr::Expr(value) = value else {
                 return Err(DataFusionError::Plan(format!("{func}: unexpected argument '{value}'")));
             };
+            if name.as_deref() == Some(crate::sql::rewrite::PARTITION_BY_ARG) {
+                if !matches!(func, "SESSION" | "SLIDE") {
+                    return Err(DataFusionError::Plan(format!("{func} does not take PARTITION BY")));
+                }
+                partition = descriptor_columns(&value).ok_or_else(|| {
+                    DataFusionError::Plan(format!("{func}: PARTITION BY takes column names, got {value}"))
+                })?;
+                continue;
+            }
             let idx = match name {
                 Some(n) => order.iter().position(|o| *o == n).ok_or_else(|| {
                     DataFusionError::Plan(format!(
@@ -229,7 +273,25 @@ impl WindowArgs {
             DataFusionError::Plan(format!("{func}: the time column must be DESCRIPTOR(column), got {timecol_expr}"))
         })?;
         let durations: Vec<ast::Expr> = slots.flatten().collect();
-        Ok(WindowArgs { data, timecol, durations })
+        Ok(WindowArgs { data, timecol, durations, partition })
+    }
+}
+
+/// The columns of `DESCRIPTOR(a, b, ..)`.
+fn descriptor_columns(e: &ast::Expr) -> Option<Vec<String>> {
+    match e {
+        ast::Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("descriptor") => match &f.args {
+            FunctionArguments::List(l) => l
+                .args
+                .iter()
+                .map(|a| match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(inner)) => descriptor_column(inner),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -339,7 +401,7 @@ fn check_time_attribute(input: &LogicalPlan, col: &str) -> DfResult<()> {
 /// Whether `col` of `plan`'s output is an event-time attribute: a table's `WATERMARK FOR`
 /// column, or a window's `window_time`, reached through plain column references only
 /// (an expression over the attribute, even `ts + 0`, is an ordinary timestamp, as in Flink).
-pub(crate) fn is_time_attribute(plan: &LogicalPlan, col: &str) -> bool {
+pub fn is_time_attribute(plan: &LogicalPlan, col: &str) -> bool {
     match plan {
         LogicalPlan::TableScan(scan) => datafusion::datasource::source_as_provider(&scan.source)
             .ok()
@@ -356,6 +418,11 @@ pub(crate) fn is_time_attribute(plan: &LogicalPlan, col: &str) -> bool {
         }
         LogicalPlan::SubqueryAlias(a) => is_time_attribute(&a.input, col),
         LogicalPlan::Filter(f) => is_time_attribute(&f.input, col),
+        // An OVER window passes its input columns through unchanged.
+        LogicalPlan::Window(w) => {
+            w.input.schema().fields().iter().any(|f| f.name().eq_ignore_ascii_case(col))
+                && is_time_attribute(&w.input, col)
+        }
         LogicalPlan::Extension(ext) => match ext.node.as_any().downcast_ref::<WindowTvfNode>() {
             Some(_) if col.eq_ignore_ascii_case("window_time") => true,
             Some(tvf) => is_time_attribute(&tvf.input, col),

@@ -43,6 +43,26 @@ impl Subscription {
     }
 
     /// A blocking iterator over the chunks (must not be called from an async context).
+    ///
+    /// ```
+    /// use wavecrest::{Output, Session};
+    /// let runtime = tokio::runtime::Runtime::new().unwrap();
+    /// let mut session = Session::new();
+    /// let Some(Output::Continuous(query)) = session
+    ///     .sql("CREATE TABLE t (a BIGINT) WITH ('connector' = 'values');
+    ///           INSERT INTO t VALUES (1), (2), (3);
+    ///           SELECT a FROM t WHERE a > 1;")
+    ///     .unwrap()
+    ///     .pop() else { unreachable!() };
+    /// // Two independent consumers of the same results.
+    /// let mut running = runtime.block_on(async { session.start(query, 2) }).unwrap();
+    /// let second = running.subscriptions.pop().unwrap();
+    /// let first = running.subscriptions.pop().unwrap();
+    /// let rows = |s: wavecrest::sink::subscription::Subscription| s.blocking_iter().map(|c| c.num_rows()).sum::<usize>();
+    /// assert_eq!(rows(first), 2);
+    /// assert_eq!(rows(second), 2);
+    /// runtime.block_on(running.wait()).unwrap();
+    /// ```
     pub fn blocking_iter(self) -> impl Iterator<Item = Chunk> {
         let mut rx = self.rx;
         std::iter::from_fn(move || rx.blocking_recv())

@@ -9,7 +9,7 @@ use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use super::ast::{Emit, EmitMode, Located, Statement};
 use super::ddl::{self, normalize_object_name};
-use super::rewrite::drop_table_arg_keyword;
+use super::rewrite::{drop_table_arg_keyword, partition_by_arg};
 use crate::error::{Error, Location, Result};
 
 /// Parses every statement of `sql` (separated by `;`).
@@ -21,7 +21,7 @@ pub fn parse_statements(sql: &str) -> Result<Vec<Located>> {
     let tokens = Tokenizer::new(&dialect, sql).tokenize_with_location().map_err(|e| {
         Error::sql_at(e.message.clone(), Some(Location { line: e.location.line, column: e.location.column }))
     })?;
-    let tokens = drop_table_arg_keyword(tokens);
+    let tokens = partition_by_arg(drop_table_arg_keyword(tokens));
     let tokens = super::match_recognize::rewrite_match_recognize(tokens);
     let (tokens, mut emits) = take_emit_clauses(tokens)?;
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);

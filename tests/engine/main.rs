@@ -10,3 +10,5 @@ mod oracle_updating;
 mod parallel;
 mod queries;
 mod sketch;
+mod slide_oracle;
+mod snapshot;

@@ -100,13 +100,10 @@ pub(crate) fn ts_literal(ms: i64) -> String {
 
 pub(crate) const AGGS: &str = "COUNT(*), SUM(v), MIN(v), MAX(v), AVG(v)";
 
-async fn streaming(win: Win, events: &[(i64, i64, i64)], splits: &[usize], workers: usize) -> Vec<Vec<String>> {
-    let mut session = Session::new();
-    let mut sql = format!(
-        "SET 'parallelism' = '{workers}';
-         CREATE TABLE ev (k BIGINT, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '{DELAY_MS}' MILLISECOND)
-         WITH ('connector' = 'values');"
-    );
+/// `INSERT INTO ev VALUES ..` statements for `(k, v, ts)` events, one per batch, with
+/// batch sizes taken from `splits` in turn (one INSERT = one source batch).
+pub(crate) fn insert_statements(events: &[(i64, i64, i64)], splits: &[usize]) -> String {
+    let mut sql = String::new();
     let mut rest = events;
     let mut i = 0;
     while !rest.is_empty() {
@@ -116,15 +113,52 @@ async fn streaming(win: Win, events: &[(i64, i64, i64)], splits: &[usize], worke
         rest = &rest[n..];
         i += 1;
     }
-    sql.push_str(&format!(
-        "SELECT window_start, window_end, k, {AGGS} FROM TABLE({}) GROUP BY window_start, window_end, k;",
-        win.tvf()
-    ));
-    let continuous: Vec<_> = session.sql(&sql).expect("executes").into_iter().filter_map(Output::continuous).collect();
+    sql
+}
+
+/// Executes `sql` in a fresh session and runs its continuous statements into one
+/// collecting sink: the rows (op first) and the job's counters.
+pub(crate) async fn run_collect(sql: &str) -> (Vec<Vec<String>>, Arc<wavecrest::runtime::JobMetrics>) {
+    let mut session = Session::new();
+    let continuous: Vec<_> = session.sql(sql).expect("executes").into_iter().filter_map(Output::continuous).collect();
     let sink = CollectSink::new();
     let s2 = sink.clone();
-    session.run(continuous, move |_| Ok(Box::new(s2.clone()) as _), false, Cancel::new()).await.expect("runs");
-    let mut rows: Vec<Vec<String>> = sink.rows().expect("rows");
+    let metrics =
+        session.run(continuous, move |_| Ok(Box::new(s2.clone()) as _), false, Cancel::new()).await.expect("runs");
+    (sink.rows().expect("rows"), metrics)
+}
+
+/// Applies a changelog (rows with the op first): `+I`/`+U` put the row under its first
+/// `key` columns, `-U`/`-D` remove it and must match the row there. Returns the final
+/// rows, sorted.
+pub(crate) fn fold_changelog(rows: Vec<Vec<String>>, key: usize) -> Vec<Vec<String>> {
+    let mut table: std::collections::BTreeMap<Vec<String>, Vec<String>> = Default::default();
+    for row in rows {
+        let id = row[1..1 + key].to_vec();
+        match row[0].as_str() {
+            "+I" | "+U" => assert!(table.insert(id, row[1..].to_vec()).is_none(), "{row:?} over a live row"),
+            "-U" | "-D" => {
+                assert_eq!(table.remove(&id).as_deref(), Some(&row[1..]), "{row:?} retracts a row not in the result")
+            }
+            op => panic!("unexpected op {op}"),
+        }
+    }
+    let mut rows: Vec<_> = table.into_values().collect();
+    rows.sort();
+    rows
+}
+
+async fn streaming(win: Win, events: &[(i64, i64, i64)], splits: &[usize], workers: usize) -> Vec<Vec<String>> {
+    let sql = format!(
+        "SET 'parallelism' = '{workers}';
+         CREATE TABLE ev (k BIGINT, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '{DELAY_MS}' MILLISECOND)
+         WITH ('connector' = 'values');
+         {}
+         SELECT window_start, window_end, k, {AGGS} FROM TABLE({}) GROUP BY window_start, window_end, k;",
+        insert_statements(events, splits),
+        win.tvf()
+    );
+    let (mut rows, _) = run_collect(&sql).await;
     for r in &mut rows {
         assert_eq!(r[0], "+I", "window results are inserts");
         r.remove(0);

@@ -8,14 +8,9 @@
 //! up to delay + lateness + 3 s out of order, so some are on time, some late within the
 //! lateness (corrections) and some too late (dropped).
 
-use std::collections::BTreeMap;
-
 use proptest::prelude::*;
-use wavecrest::runtime::Cancel;
-use wavecrest::sink::collect::CollectSink;
-use wavecrest::{Output, Session};
 
-use super::oracle::{batch_of, cases, ts_literal, win_strategy, Win, AGGS, BASE};
+use super::oracle::{batch_of, cases, fold_changelog, insert_statements, run_collect, win_strategy, Win, AGGS, BASE};
 
 const DELAY_MS: i64 = 1_000;
 
@@ -72,48 +67,18 @@ async fn streaming(
     splits: &[usize],
     workers: usize,
 ) -> (Vec<Vec<String>>, u64) {
-    let session = Session::new();
-    let mut sql = format!(
+    let sql = format!(
         "SET 'parallelism' = '{workers}';
          CREATE TABLE ev (k BIGINT, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '{DELAY_MS}' MILLISECOND)
-         WITH ('connector' = 'values', 'lateness' = '{lateness} ms');"
-    );
-    let mut rest = events;
-    let mut i = 0;
-    while !rest.is_empty() {
-        let n = splits[i % splits.len()].min(rest.len());
-        let rows: Vec<String> = rest[..n].iter().map(|(k, v, t)| format!("({k}, {v}, {})", ts_literal(*t))).collect();
-        sql.push_str(&format!("INSERT INTO ev VALUES {};", rows.join(", ")));
-        rest = &rest[n..];
-        i += 1;
-    }
-    sql.push_str(&format!(
-        "SELECT window_start, window_end, k, {AGGS} FROM TABLE({}) GROUP BY window_start, window_end, k;",
+         WITH ('connector' = 'values', 'lateness' = '{lateness} ms');
+         {}
+         SELECT window_start, window_end, k, {AGGS} FROM TABLE({}) GROUP BY window_start, window_end, k;",
+        insert_statements(events, splits),
         win.tvf()
-    ));
-    let mut session = session;
-    let continuous: Vec<_> = session.sql(&sql).expect("executes").into_iter().filter_map(Output::continuous).collect();
-    let sink = CollectSink::new();
-    let s2 = sink.clone();
-    let metrics =
-        session.run(continuous, move |_| Ok(Box::new(s2.clone()) as _), false, Cancel::new()).await.expect("runs");
+    );
+    let (rows, metrics) = run_collect(&sql).await;
     // Fold per (window_start, window_end, k).
-    let mut table: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
-    for row in sink.rows().expect("rows") {
-        let key = row[1..4].to_vec();
-        match row[0].as_str() {
-            "+I" | "+U" => {
-                let old = table.insert(key, row[1..].to_vec());
-                assert!(old.is_none() || row[0] == "+U", "+I for a row already there: {row:?}");
-            }
-            "-U" | "-D" => {
-                let old = table.remove(&key);
-                assert_eq!(old.as_deref(), Some(&row[1..]), "retracted a row that was not the current one");
-            }
-            op => panic!("unexpected op {op}"),
-        }
-    }
-    (table.into_values().collect(), metrics.late_dropped.load(std::sync::atomic::Ordering::Relaxed))
+    (fold_changelog(rows, 3), metrics.late_dropped.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 proptest! {

@@ -4,7 +4,6 @@
 //! over another aggregate's changelog (retractions). Random keys, batch splits, 1..4
 //! workers; every emitted retraction must match the row currently in the result.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Int64Array, RecordBatch, TimestampMillisecondArray};
@@ -13,11 +12,9 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use proptest::prelude::*;
 use wavecrest::exec::Chunk;
-use wavecrest::runtime::Cancel;
-use wavecrest::sink::collect::{chunks_to_strings, CollectSink};
-use wavecrest::{Output, Session};
+use wavecrest::sink::collect::chunks_to_strings;
 
-use super::oracle::{cases, ts_literal, BASE};
+use super::oracle::{cases, fold_changelog, insert_statements, run_collect, BASE};
 
 /// The queries, over `ev (k, v, ts)`; `key` is how many leading columns identify a row.
 const QUERIES: &[(&str, usize)] = &[
@@ -40,42 +37,17 @@ async fn streaming(
     splits: &[usize],
     workers: usize,
 ) -> Vec<Vec<String>> {
-    let mut session = Session::new();
-    let mut sql = format!(
+    // Times 100 ms apart in arrival order (the window-free queries ignore them).
+    let timed: Vec<(i64, i64, i64)> = events.iter().zip(1..).map(|(&(k, v), i)| (k, v, BASE + i * 100)).collect();
+    let sql = format!(
         "SET 'parallelism' = '{workers}';
-         CREATE TABLE ev (k BIGINT, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values');"
+         CREATE TABLE ev (k BIGINT, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values');
+         {}
+         {query}",
+        insert_statements(&timed, splits)
     );
-    let mut rest = events;
-    let (mut i, mut t) = (0, BASE);
-    while !rest.is_empty() {
-        let n = splits[i % splits.len()].min(rest.len());
-        let rows: Vec<String> = rest[..n]
-            .iter()
-            .map(|(k, v)| {
-                t += 100;
-                format!("({k}, {v}, {})", ts_literal(t))
-            })
-            .collect();
-        sql.push_str(&format!("INSERT INTO ev VALUES {};", rows.join(", ")));
-        rest = &rest[n..];
-        i += 1;
-    }
-    sql.push_str(query);
-    let continuous: Vec<_> = session.sql(&sql).expect("executes").into_iter().filter_map(Output::continuous).collect();
-    let sink = CollectSink::new();
-    let s2 = sink.clone();
-    session.run(continuous, move |_| Ok(Box::new(s2.clone()) as _), false, Cancel::new()).await.expect("runs");
-    let mut table: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
-    for row in sink.rows().expect("rows") {
-        let id = row[1..1 + key].to_vec();
-        match row[0].as_str() {
-            "+I" | "+U" => assert!(table.insert(id, row[1..].to_vec()).is_none(), "{row:?} over a live row"),
-            _ => assert_eq!(table.remove(&id).as_deref(), Some(&row[1..]), "{row:?} retracts a row not in the result"),
-        }
-    }
-    let mut rows: Vec<_> = table.into_values().collect();
-    rows.sort();
-    rows
+    let (rows, _) = run_collect(&sql).await;
+    fold_changelog(rows, key)
 }
 
 async fn batch(query: &str, events: &[(i64, i64)]) -> Vec<Vec<String>> {
