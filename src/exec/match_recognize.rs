@@ -747,6 +747,16 @@ mod tests {
     }
 
     #[test]
+    fn with_further_order_keys_a_row_at_the_watermark_is_not_final() {
+        let (mut m, schema) = op(", v MEASURES COUNT(*) AS n PATTERN (A B) DEFINE A AS v = 1, B AS v = 2");
+        m.on_chunk(chunk(&schema, &[(1, 2, S, NONE)])).unwrap();
+        assert!(m.on_watermark(S).unwrap().is_empty());
+        // Same time, smaller v: it sorts first although it arrived second.
+        m.on_chunk(chunk(&schema, &[(1, 1, S, S)])).unwrap();
+        assert_eq!(text(&m.on_watermark(S + 1).unwrap()), vec!["+I 1 2"]);
+    }
+
+    #[test]
     fn partitions_match_independently() {
         let (mut m, schema) = op(ABC);
         let rows = [(1, 1, S, NONE), (2, 1, S, NONE), (2, 2, 2 * S, S), (1, 3, 2 * S, S), (2, 3, 3 * S, 2 * S)];
