@@ -243,6 +243,9 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
     }
     let var_of = |id: &ast::Ident| -> DfResult<u16> {
         let name = var_name(id);
+        if subsets.iter().any(|(n, _)| *n == name) {
+            return plan_err(format!("AFTER MATCH SKIP TO {name}: skipping to a SUBSET is not supported yet"));
+        }
         var_names.iter().position(|n| *n == name).map(|i| i as u16).ok_or_else(|| {
             DataFusionError::Plan(format!("MATCH_RECOGNIZE: AFTER MATCH SKIP TO {name}: not a pattern variable"))
         })
