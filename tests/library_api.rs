@@ -100,10 +100,9 @@ async fn push_batches_and_watermarks_by_hand_with_two_subscribers() {
     assert_eq!(metrics.late_dropped.load(std::sync::atomic::Ordering::Relaxed), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_custom_udf_inside_a_window() {
-    let mut session = Session::new();
-    let triple = create_udf(
+/// `triple(x) = 3 x`, a user scalar function.
+fn triple() -> datafusion::logical_expr::ScalarUDF {
+    create_udf(
         "triple",
         vec![DataType::Int64],
         DataType::Int64,
@@ -113,18 +112,44 @@ async fn a_custom_udf_inside_a_window() {
             let a = a.as_any().downcast_ref::<Int64Array>().expect("int64");
             Ok(ColumnarValue::Array(Arc::new(a.iter().map(|v| v.map(|v| v * 3)).collect::<Int64Array>())))
         }),
-    );
-    session.planner().datafusion().register_udf(triple);
-    let sql = "CREATE TABLE t (v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values');
-               INSERT INTO t VALUES (1, TIMESTAMP '2024-01-01 00:00:01'), (2, TIMESTAMP '2024-01-01 00:00:02');
-               SELECT window_start, SUM(triple(v)) AS s FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
-               GROUP BY window_start, window_end;";
+    )
+}
+
+/// Runs the continuous statement of `sql` in `session` to completion; its rows.
+async fn run_one(session: &mut Session, sql: &str) -> Vec<Vec<String>> {
     let mut queries: Vec<_> = session.sql(sql).expect("executes").into_iter().filter_map(Output::continuous).collect();
     let mut running = session.start(queries.remove(0), 1).expect("starts");
     let sub = running.subscriptions.pop().expect("one");
     let chunks: Vec<_> = sub.collect().await;
     running.wait().await.expect("ends");
-    assert_eq!(chunks_to_strings(&chunks).expect("rows"), vec![vec!["+I", "2024-01-01 00:00:00.000", "9"]]);
+    chunks_to_strings(&chunks).expect("rows")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_udf_inside_a_window() {
+    let mut session = Session::new();
+    session.register_udf(triple());
+    let sql = "CREATE TABLE t (v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values');
+               INSERT INTO t VALUES (1, TIMESTAMP '2024-01-01 00:00:01'), (2, TIMESTAMP '2024-01-01 00:00:02');
+               SELECT window_start, SUM(triple(v)) AS s FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+               GROUP BY window_start, window_end;";
+    assert_eq!(run_one(&mut session, sql).await, vec![vec!["+I", "2024-01-01 00:00:00.000", "9"]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_udf_inside_define_and_measures() {
+    let mut session = Session::new();
+    session.register_udf(triple());
+    // A: triple(v) > 10 (v >= 4); B+: rows whose triple does not exceed the previous row's.
+    let sql = "CREATE TABLE t (v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values');
+               INSERT INTO t VALUES (1, TIMESTAMP '2024-01-01 00:00:01'), (5, TIMESTAMP '2024-01-01 00:00:02'),
+                 (4, TIMESTAMP '2024-01-01 00:00:03'), (4, TIMESTAMP '2024-01-01 00:00:04'),
+                 (9, TIMESTAMP '2024-01-01 00:00:05');
+               SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts
+                 MEASURES A.v AS a, triple(LAST(B.v)) AS last_b3, COUNT(B.*) AS n
+                 PATTERN (A B+) DEFINE A AS triple(v) > 10, B AS triple(v) <= triple(PREV(v)));";
+    // From 5 (A): 4, 4 fall or stay (B+), 9 rises: one match, a = 5, last B = 4 -> 12, 2 rows.
+    assert_eq!(run_one(&mut session, sql).await, vec![vec!["+I", "5", "12", "2"]]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

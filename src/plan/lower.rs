@@ -262,15 +262,16 @@ impl Builder<'_> {
         if self.updating {
             return Err(Error::sql("MATCH_RECOGNIZE needs an append-only input, but its input is updating"));
         }
-        if self.table_policy().late_policy == LatePolicy::SideOutput {
-            return Err(Error::sql(
-                "'late.policy' = 'side-output' is not supported for MATCH_RECOGNIZE yet (its late rows are dropped and counted)",
-            ));
-        }
         let spec = super::match_lower::spec(m, self.props)?;
         let partitioning =
             if spec.partition.is_empty() { Partitioning::Single } else { Partitioning::Hash(spec.partition.clone()) };
         let op = OpSpec::MatchRecognize { spec: Arc::new(spec), display: m.text.clone() };
+        if self.table_policy().late_policy == LatePolicy::SideOutput {
+            // Matching runs in event-time order: a row below the watermark is too late.
+            let time = m.input.schema().field(m.time_index).name().clone();
+            let split = self.late_split_of(&m.input, time, WindowKind::Slide { size: 0 }, &[], 0, &op.describe())?;
+            self.stages[0].ops.insert(0, split);
+        }
         self.stages.push(StagePlan { partitioning, ops: vec![op] });
         Ok(())
     }

@@ -31,6 +31,8 @@ const QUERIES: &[&str] = &[
     "SELECT k, v, SUM(v) OVER (PARTITION BY k ORDER BY ts ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) FROM ev",
     "SELECT k, v FROM TABLE(DEDUPLICATE(TABLE ev, DESCRIPTOR(k, v)))",
     "SELECT window_start, APPROX_COUNT_DISTINCT(v) FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '2' SECOND)) GROUP BY window_start, window_end",
+    "SELECT * FROM ev MATCH_RECOGNIZE (PARTITION BY k ORDER BY ts MEASURES FIRST(A.v) AS a, LAST(B.v) AS b, COUNT(B.*) AS n
+       PATTERN (A B+ C?) DEFINE A AS v < 5, B AS v >= PREV(v), C AS v < PREV(v))",
 ];
 
 /// The session: `ev` with a 1 s watermark delay, 1 s of allowed lateness and late rows
@@ -121,6 +123,7 @@ fn the_queries_cover_every_operator() {
         "Deduplicate",
         "SessionAggregate",
         "SlideAggregate",
+        "MatchRecognize",
     ];
     for op in all {
         assert!(covered.contains(op), "no query uses {op}");
