@@ -265,7 +265,8 @@ impl Builder<'_> {
         let spec = super::match_lower::spec(m, self.props)?;
         let partitioning =
             if spec.partition.is_empty() { Partitioning::Single } else { Partitioning::Hash(spec.partition.clone()) };
-        let op = OpSpec::MatchRecognize { spec: Arc::new(spec), display: m.text.clone() };
+        let op =
+            OpSpec::MatchRecognize { spec: Arc::new(spec), display: m.text.clone(), pattern: m.pattern_text.clone() };
         if self.table_policy().late_policy == LatePolicy::SideOutput {
             // Matching runs in event-time order: a row below the watermark is too late.
             let time = m.input.schema().field(m.time_index).name().clone();

@@ -57,6 +57,8 @@ pub struct MatchRecognizeNode {
     pub schema: DFSchemaRef,
     /// The clause as SQL, for EXPLAIN.
     pub text: String,
+    /// The `PATTERN` as SQL.
+    pub pattern_text: String,
 }
 
 impl PartialOrd for MatchRecognizeNode {
@@ -297,6 +299,7 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
         within_ms,
         schema,
         text,
+        pattern_text,
     };
     let plan = LogicalPlan::Extension(Extension { node: Arc::new(node) });
     Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(plan, alias))))

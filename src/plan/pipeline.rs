@@ -21,10 +21,11 @@ use crate::exec::match_recognize::{MatchRecognize, MatchRecognizeSpec};
 use crate::exec::operator::Operator;
 use crate::exec::project::ProjectOp;
 use crate::exec::session_aggregate::{SessionAggregate, SessionAggregateSpec};
-use crate::exec::slide_aggregate::{SlideAggregate, SlideAggregateSpec};
+use crate::exec::slide_aggregate::{Frame, SlideAggregate, SlideAggregateSpec, SlideOutput};
 use crate::exec::updating_aggregate::{UpdatingAggregate, UpdatingAggregateSpec};
 use crate::exec::window_aggregate::{WindowAggregate, WindowAggregateSpec};
 use crate::exec::window_assign::WindowAssign;
+use crate::plan::window::WindowKind;
 use crate::runtime::side_output::SideOutputs;
 
 /// How rows reach the workers of a stage.
@@ -102,6 +103,8 @@ pub enum OpSpec {
         spec: Arc<MatchRecognizeSpec>,
         /// Text for EXPLAIN.
         display: String,
+        /// The `PATTERN` as SQL.
+        pattern: String,
     },
     /// `DEDUPLICATE` (in a stage hash-partitioned by its keys).
     Deduplicate {
@@ -204,6 +207,15 @@ pub struct StagePlan {
 /// assert!(!plan.append_only, "allowed lateness makes it correct earlier rows");
 /// assert_eq!(plan.schema.field(2).name(), "count(*)");
 /// assert!(plan.explain(4).contains("hash(k@0), 4 workers"));
+///
+/// let cep = session.planner().plan_sql(
+///     "SELECT * FROM t MATCH_RECOGNIZE (PARTITION BY k ORDER BY ts MEASURES COUNT(B.*) AS n
+///      PATTERN (A B+) DEFINE B AS k > 0)").unwrap();
+/// assert_eq!(cep.patterns(), vec!["A B+"]);
+/// let sessions = session.planner().plan_sql(
+///     "SELECT window_start, k, COUNT(*) FROM TABLE(SESSION(TABLE t PARTITION BY k, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+///      GROUP BY window_start, window_end, k").unwrap();
+/// assert_eq!(sessions.windows()[0].describe(), "SESSION(gap=1min)");
 /// ```
 #[derive(Debug, Clone)]
 pub struct QueryPlan {
@@ -240,7 +252,7 @@ impl QueryPlan {
     }
 
     /// The windows the query uses.
-    pub fn windows(&self) -> Vec<crate::plan::window::WindowKind> {
+    pub fn windows(&self) -> Vec<WindowKind> {
         self.stages
             .iter()
             .flat_map(|s| &s.ops)
@@ -248,6 +260,23 @@ impl QueryPlan {
                 OpSpec::WindowAssign { kind, .. } => Some(*kind),
                 OpSpec::WindowAggregate { spec, .. } => Some(spec.kind),
                 OpSpec::EmitWindowAggregate { spec, .. } => Some(spec.window.kind),
+                OpSpec::SessionAggregate { spec, .. } => Some(WindowKind::Session { gap: spec.gap }),
+                OpSpec::SlideAggregate { spec, .. } => match (&spec.output, spec.frame) {
+                    (SlideOutput::PerWindow(_), Frame::Range(size)) => Some(WindowKind::Slide { size }),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The `MATCH_RECOGNIZE` patterns the query uses, as SQL (`(A B+ C?)`).
+    pub fn patterns(&self) -> Vec<&str> {
+        self.stages
+            .iter()
+            .flat_map(|s| &s.ops)
+            .filter_map(|o| match o {
+                OpSpec::MatchRecognize { pattern, .. } => Some(pattern.as_str()),
                 _ => None,
             })
             .collect()
