@@ -30,7 +30,7 @@
 use std::hash::Hasher;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::array::{Array, ArrayRef, ArrowPrimitiveType, AsArray, PrimitiveArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Date64Type, Float16Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
@@ -57,6 +57,22 @@ pub fn hash_bytes(encoded: &[u8]) -> u64 {
 /// The hash of each row of `array`; `None` for NULL rows (sketches skip NULLs, as
 /// `COUNT(DISTINCT)` does).
 pub fn hash_column(array: &ArrayRef) -> Result<Vec<Option<u64>>> {
+    macro_rules! ints {
+        ($t:ty) => {
+            return Ok(hash_ints(array.as_primitive::<$t>(), |v| v as i128))
+        };
+    }
+    match array.data_type() {
+        DataType::Int8 => ints!(Int8Type),
+        DataType::Int16 => ints!(Int16Type),
+        DataType::Int32 => ints!(Int32Type),
+        DataType::Int64 => ints!(Int64Type),
+        DataType::UInt8 => ints!(UInt8Type),
+        DataType::UInt16 => ints!(UInt16Type),
+        DataType::UInt32 => ints!(UInt32Type),
+        DataType::UInt64 => ints!(UInt64Type),
+        _ => {}
+    }
     let encoder = Encoder::new(array)?;
     let mut buf = Vec::with_capacity(32);
     Ok((0..array.len())
@@ -69,6 +85,21 @@ pub fn hash_column(array: &ArrayRef) -> Result<Vec<Option<u64>>> {
             Some(hash_bytes(&buf))
         })
         .collect())
+}
+
+/// [`hash_column`] for an integer column: the encoding has a fixed size, so no per-row
+/// dispatch or buffer growth.
+fn hash_ints<T: ArrowPrimitiveType>(array: &PrimitiveArray<T>, widen: impl Fn(T::Native) -> i128) -> Vec<Option<u64>> {
+    let mut buf = [0u8; 17];
+    buf[0] = 0x01;
+    let mut hash = |v: T::Native| {
+        buf[1..].copy_from_slice(&widen(v).to_le_bytes());
+        hash_bytes(&buf)
+    };
+    match array.nulls().filter(|n| n.null_count() > 0) {
+        None => array.values().iter().map(|v| Some(hash(*v))).collect(),
+        Some(nulls) => array.values().iter().zip(nulls.iter()).map(|(v, valid)| valid.then(|| hash(*v))).collect(),
+    }
 }
 
 /// The hash of each row of a multi-column key; NULLs are part of the key.
@@ -259,6 +290,10 @@ mod tests {
     fn nulls_are_skipped_by_columns_and_kept_in_keys() {
         let a: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None]));
         assert_eq!(hash_column(&a).unwrap()[1], None);
+        // A sliced column keeps its rows' nulls (the integer fast path reads the null mask).
+        let b: ArrayRef = Arc::new(Int32Array::from(vec![None, Some(1), None, Some(2)]));
+        let sliced = hash_column(&b.slice(1, 3)).unwrap();
+        assert_eq!(sliced, vec![hash_column(&a).unwrap()[0], None, h(Arc::new(Int64Array::from(vec![2])))[0]]);
         let rows = hash_rows(&[a], 2).unwrap();
         assert_ne!(rows[0], rows[1]);
     }
