@@ -26,12 +26,14 @@ pub struct HllGroupsAccumulator {
     precision: u8,
     /// `None`: the group has seen no input yet (`HLL_MERGE` then yields NULL).
     sketches: Vec<Option<HllSketch>>,
+    /// Decoded codes of the sketch being merged.
+    scratch: Vec<u32>,
 }
 
 impl HllGroupsAccumulator {
     /// An accumulator for `kind` whose sketches have `precision`.
     pub fn new(kind: HllKind, precision: u8) -> Self {
-        HllGroupsAccumulator { kind, precision, sketches: Vec::new() }
+        HllGroupsAccumulator { kind, precision, sketches: Vec::new(), scratch: Vec::new() }
     }
 
     /// Merges a column of sketch bytes into the rows' groups (NULLs and filtered rows skipped).
@@ -50,8 +52,8 @@ impl HllGroupsAccumulator {
             }
             let b = bytes.value(row);
             match &mut self.sketches[g] {
-                Some(s) => s.merge_bytes(b).map_err(df_err)?,
-                slot @ None => *slot = Some(HllSketch::from_bytes(b).map_err(df_err)?),
+                Some(s) => s.merge_bytes_with(b, &mut self.scratch).map_err(df_err)?,
+                slot @ None => *slot = Some(HllSketch::from_bytes_with(b, &mut self.scratch).map_err(df_err)?),
             }
         }
         Ok(())

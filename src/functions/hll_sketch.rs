@@ -138,6 +138,12 @@ impl HllSketch {
     /// Adds every value of the sketch written as `bytes` (see the module docs) without
     /// building it first. Both must have the same precision.
     pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        self.merge_bytes_with(bytes, &mut Vec::new())
+    }
+
+    /// [`HllSketch::merge_bytes`] with a caller-owned buffer for the decoded codes, so that
+    /// merging many sketches allocates nothing per sketch.
+    pub fn merge_bytes_with(&mut self, bytes: &[u8], scratch: &mut Vec<u32>) -> Result<()> {
         let (precision, dense, body) = parse_header(bytes)?;
         self.same_precision(precision)?;
         if dense {
@@ -154,38 +160,28 @@ impl HllSketch {
             return Err(bad("truncated"));
         }
         let n = u32::from_le_bytes([body[0], body[1], body[2], body[3]]) as usize;
-        let deltas = Deltas { bytes: &body[4..], last: 0, corrupt: false };
+        let mut deltas = Deltas { bytes: &body[4..], last: 0, corrupt: false };
+        scratch.clear();
+        scratch.extend(deltas.by_ref());
+        if deltas.corrupt {
+            return Err(bad("corrupt sparse list"));
+        }
+        if scratch.len() != n {
+            return Err(bad("sparse code count mismatch"));
+        }
+        self.normalize();
         let p = self.precision as u32;
-        let mut seen = 0usize;
-        let corrupt = match &mut self.repr {
-            Repr::Sparse { codes, .. } => {
-                let before = codes.len();
-                let mut it = deltas;
-                codes.extend(it.by_ref().inspect(|_| seen += 1));
-                if it.corrupt || seen != n {
-                    codes.truncate(before);
-                }
-                it.corrupt
+        match &mut self.repr {
+            Repr::Sparse { codes, clean } => {
+                merge_ascending(codes, scratch);
+                *clean = codes.len();
+                self.check_dense();
             }
             Repr::Dense(registers) => {
-                let mut it = deltas;
-                for code in it.by_ref() {
-                    seen += 1;
+                for &code in scratch.iter() {
                     let (rank, index) = decode_code(code, p);
                     registers[index] = registers[index].max(rank);
                 }
-                it.corrupt
-            }
-        };
-        if corrupt {
-            return Err(bad("corrupt sparse list"));
-        }
-        if seen != n {
-            return Err(bad("sparse code count mismatch"));
-        }
-        if let Repr::Sparse { codes, clean } = &self.repr {
-            if codes.len() >= 2 * *clean + 64 {
-                self.normalize();
             }
         }
         Ok(())
@@ -217,15 +213,29 @@ impl HllSketch {
 
     /// Sorts and dedups the codes; turns dense once their encoding outgrows the limit.
     fn normalize(&mut self) {
-        let limit = self.sparse_limit();
         if let Repr::Sparse { codes, clean } = &mut self.repr {
             if *clean == codes.len() {
                 return;
             }
-            codes.sort_unstable();
-            codes.dedup();
+            if *clean == 0 {
+                codes.sort_unstable();
+                codes.dedup();
+            } else {
+                let mut tail = codes.split_off(*clean);
+                tail.sort_unstable();
+                merge_ascending(codes, &tail);
+            }
             *clean = codes.len();
-            if encoded_len(codes) > limit {
+            self.check_dense();
+        }
+    }
+
+    /// Turns a normalized sparse sketch dense if its encoding outgrew the limit.
+    fn check_dense(&mut self) {
+        let limit = self.sparse_limit();
+        if let Repr::Sparse { codes, .. } = &self.repr {
+            // A delta takes at most 5 LEB128 bytes: most sketches need no exact count.
+            if codes.len() * 5 > limit && encoded_len(codes) > limit {
                 self.make_dense();
             }
         }
@@ -312,9 +322,14 @@ impl HllSketch {
 
     /// Reads bytes written by [`HllSketch::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::from_bytes_with(bytes, &mut Vec::new())
+    }
+
+    /// [`HllSketch::from_bytes`] with a caller-owned buffer (see [`HllSketch::merge_bytes_with`]).
+    pub fn from_bytes_with(bytes: &[u8], scratch: &mut Vec<u32>) -> Result<Self> {
         let (precision, _, _) = parse_header(bytes)?;
-        let mut sketch = HllSketch::new(precision).map_err(|_| bad(&format!("precision {precision}")))?;
-        sketch.merge_bytes(bytes)?;
+        let mut sketch = HllSketch::new(precision)?;
+        sketch.merge_bytes_with(bytes, scratch)?;
         Ok(sketch)
     }
 }
@@ -378,6 +393,24 @@ fn linear_counting_threshold(precision: u8) -> f64 {
         350000.0,
     ];
     THRESHOLDS[(precision - 4) as usize]
+}
+
+/// Merges ascending `new` into ascending, unique `codes`, which stay ascending and unique.
+fn merge_ascending(codes: &mut Vec<u32>, new: &[u32]) {
+    let (mut i, mut j) = (codes.len(), new.len());
+    codes.resize(i + j, 0);
+    let mut k = i + j;
+    while j > 0 {
+        k -= 1;
+        if i > 0 && codes[i - 1] > new[j - 1] {
+            codes[k] = codes[i - 1];
+            i -= 1;
+        } else {
+            codes[k] = new[j - 1];
+            j -= 1;
+        }
+    }
+    codes.dedup();
 }
 
 fn leb128_len(v: u32) -> usize {
