@@ -30,6 +30,7 @@
 //! after. The bytes are canonical: the same set of values gives the same bytes however it
 //! was split, merged or checkpointed.
 
+use super::hll_code_set::CodeSet;
 use super::hll_crate::bias_corrected_estimate;
 use super::sketch_hash::HASH_VERSION;
 use crate::error::{Error, Result};
@@ -63,16 +64,16 @@ fn check_precision(precision: u8) -> Result<u8> {
 }
 
 /// A HyperLogLog++ sketch of hashed values.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct HllSketch {
     precision: u8,
     repr: Repr,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum Repr {
-    /// Sparse codes: `codes[..clean]` ascending and unique, the rest appended since.
-    Sparse { codes: Vec<u32>, clean: usize },
+    /// The distinct sparse codes.
+    Sparse(CodeSet),
     /// One byte per register.
     Dense(Vec<u8>),
 }
@@ -80,7 +81,7 @@ enum Repr {
 impl HllSketch {
     /// An empty sketch; `precision` must be in 4..=18.
     pub fn new(precision: u8) -> Result<Self> {
-        Ok(HllSketch { precision: check_precision(precision)?, repr: Repr::Sparse { codes: Vec::new(), clean: 0 } })
+        Ok(HllSketch { precision: check_precision(precision)?, repr: Repr::Sparse(CodeSet::default()) })
     }
 
     /// The precision (log2 of the number of registers).
@@ -90,7 +91,7 @@ impl HllSketch {
 
     /// Whether the sketch holds registers (else sparse codes).
     pub fn is_dense(&mut self) -> bool {
-        self.normalize();
+        self.settle(&mut Vec::new());
         matches!(self.repr, Repr::Dense(_))
     }
 
@@ -111,13 +112,39 @@ impl HllSketch {
                     registers[index] = rank;
                 }
             }
-            Repr::Sparse { codes, clean } => {
-                codes.push(encode_hash(hash, p));
-                if codes.len() >= 2 * *clean + 64 {
-                    self.normalize();
+            Repr::Sparse(codes) => {
+                if codes.full() {
+                    self.check_dense_before_growth();
                 }
+                self.add_code(encode_hash(hash, p));
             }
         }
+    }
+
+    /// Adds a sparse code to whichever representation the sketch has.
+    #[inline]
+    fn add_code(&mut self, code: u32) {
+        let limit = self.sparse_limit();
+        let p = self.precision as u32;
+        match &mut self.repr {
+            Repr::Sparse(codes) => {
+                codes.insert(code);
+                // Every code takes at least one byte: past the limit the sketch is dense.
+                if codes.len() > limit {
+                    self.make_dense();
+                }
+            }
+            Repr::Dense(registers) => {
+                let (rank, index) = decode_code(code, p);
+                registers[index] = registers[index].max(rank);
+            }
+        }
+    }
+
+    /// Before a sparse set doubles, turns dense if its encoding already outgrew the limit
+    /// (bounds the set's memory; the representation is settled exactly when observed).
+    fn check_dense_before_growth(&mut self) {
+        self.settle(&mut Vec::new());
     }
 
     /// Adds every value of `other`. Both must have the same precision.
@@ -130,9 +157,22 @@ impl HllSketch {
                     *a = (*a).max(*b);
                 }
             }
-            Repr::Sparse { codes, .. } => self.add_codes(codes.iter().copied()),
+            Repr::Sparse(codes) => {
+                for code in codes.iter() {
+                    self.add_sparse_code(code);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// [`HllSketch::add_code`] with the growth check of [`HllSketch::insert_hash`].
+    #[inline]
+    fn add_sparse_code(&mut self, code: u32) {
+        if matches!(&self.repr, Repr::Sparse(codes) if codes.full()) {
+            self.check_dense_before_growth();
+        }
+        self.add_code(code);
     }
 
     /// Adds every value of the sketch written as `bytes` (see the module docs) without
@@ -163,26 +203,14 @@ impl HllSketch {
         let mut deltas = Deltas { bytes: &body[4..], last: 0, corrupt: false };
         scratch.clear();
         scratch.extend(deltas.by_ref());
-        if deltas.corrupt {
+        if deltas.corrupt || scratch.first() == Some(&0) {
             return Err(bad("corrupt sparse list"));
         }
         if scratch.len() != n {
             return Err(bad("sparse code count mismatch"));
         }
-        self.normalize();
-        let p = self.precision as u32;
-        match &mut self.repr {
-            Repr::Sparse { codes, clean } => {
-                merge_ascending(codes, scratch);
-                *clean = codes.len();
-                self.check_dense();
-            }
-            Repr::Dense(registers) => {
-                for &code in scratch.iter() {
-                    let (rank, index) = decode_code(code, p);
-                    registers[index] = registers[index].max(rank);
-                }
-            }
+        for &code in scratch.iter() {
+            self.add_sparse_code(code);
         }
         Ok(())
     }
@@ -197,56 +225,31 @@ impl HllSketch {
         Ok(())
     }
 
-    fn add_codes(&mut self, new: impl Iterator<Item = u32>) {
-        let p = self.precision as u32;
-        match &mut self.repr {
-            Repr::Sparse { codes, .. } => codes.extend(new),
-            Repr::Dense(registers) => {
-                for code in new {
-                    let (rank, index) = decode_code(code, p);
-                    registers[index] = registers[index].max(rank);
-                }
-            }
-        }
-        self.normalize();
-    }
-
-    /// Sorts and dedups the codes; turns dense once their encoding outgrows the limit.
-    fn normalize(&mut self) {
-        if let Repr::Sparse { codes, clean } = &mut self.repr {
-            if *clean == codes.len() {
-                return;
-            }
-            if *clean == 0 {
-                codes.sort_unstable();
-                codes.dedup();
-            } else {
-                let mut tail = codes.split_off(*clean);
-                tail.sort_unstable();
-                merge_ascending(codes, &tail);
-            }
-            *clean = codes.len();
-            self.check_dense();
-        }
-    }
-
-    /// Turns a normalized sparse sketch dense if its encoding outgrew the limit.
-    fn check_dense(&mut self) {
+    /// Makes the representation the canonical one for the codes seen: dense exactly when
+    /// their LEB128 deltas outgrow the limit. `sorted` is a buffer; it is left holding the
+    /// ascending codes when the sketch stays sparse and they had to be sorted.
+    fn settle(&mut self, sorted: &mut Vec<u32>) -> bool {
         let limit = self.sparse_limit();
-        if let Repr::Sparse { codes, .. } = &self.repr {
-            // A delta takes at most 5 LEB128 bytes: most sketches need no exact count.
-            if codes.len() * 5 > limit && encoded_len(codes) > limit {
-                self.make_dense();
+        if let Repr::Sparse(codes) = &self.repr {
+            // A delta takes at most 5 LEB128 bytes: most sketches need no exact length.
+            if codes.len() * 5 > limit {
+                codes.sorted_into(sorted);
+                if encoded_len(sorted) > limit {
+                    self.make_dense();
+                    return false;
+                }
+                return true;
             }
         }
+        false
     }
 
     /// The registers, turning a sparse sketch dense first.
     fn make_dense(&mut self) -> &mut Vec<u8> {
         let p = self.precision as u32;
-        if let Repr::Sparse { codes, .. } = &self.repr {
+        if let Repr::Sparse(codes) = &self.repr {
             let mut registers = vec![0u8; 1 << p];
-            for &code in codes {
+            for code in codes.iter() {
                 let (rank, index) = decode_code(code, p);
                 registers[index] = registers[index].max(rank);
             }
@@ -254,15 +257,15 @@ impl HllSketch {
         }
         match &mut self.repr {
             Repr::Dense(registers) => registers,
-            Repr::Sparse { .. } => unreachable!("made dense above"),
+            Repr::Sparse(_) => unreachable!("made dense above"),
         }
     }
 
     /// The estimated number of distinct values, unrounded (the crate's `count`).
     pub fn count(&mut self) -> Result<f64> {
-        self.normalize();
+        self.settle(&mut Vec::new());
         match &self.repr {
-            Repr::Sparse { codes, .. } => Ok(linear_count(SPARSE_REGISTERS, SPARSE_REGISTERS - codes.len())),
+            Repr::Sparse(codes) => Ok(linear_count(SPARSE_REGISTERS, SPARSE_REGISTERS - codes.len())),
             Repr::Dense(registers) => {
                 let zeros = registers.iter().filter(|r| **r == 0).count();
                 if zeros != 0 {
@@ -281,12 +284,12 @@ impl HllSketch {
         Ok(self.count()?.round() as i64)
     }
 
-    /// Approximate heap + inline size in bytes (bounded by the precision: the sparse list
-    /// turns dense once its encoding outgrows the dense registers).
+    /// Approximate heap + inline size in bytes (bounded by the precision: a sparse sketch
+    /// turns dense once its codes' encoding outgrows the dense registers).
     pub fn size(&self) -> usize {
         std::mem::size_of::<Self>()
             + match &self.repr {
-                Repr::Sparse { codes, .. } => codes.capacity() * 4,
+                Repr::Sparse(codes) => codes.heap_size(),
                 Repr::Dense(registers) => registers.capacity(),
             }
     }
@@ -294,21 +297,24 @@ impl HllSketch {
     /// The canonical bytes (see the module docs).
     pub fn to_bytes(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
-        self.write_bytes(&mut out);
+        self.write_bytes(&mut out, &mut Vec::new());
         out
     }
 
-    /// Appends the canonical bytes to `out`.
-    pub fn write_bytes(&mut self, out: &mut Vec<u8>) {
-        self.normalize();
+    /// Appends the canonical bytes to `out`; `scratch` is a buffer for sorting codes.
+    pub fn write_bytes(&mut self, out: &mut Vec<u8>, scratch: &mut Vec<u32>) {
+        let sorted = self.settle(scratch);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&[FORMAT_VERSION, HASH_VERSION, self.precision]);
         match &self.repr {
-            Repr::Sparse { codes, .. } => {
+            Repr::Sparse(codes) => {
+                if !sorted {
+                    codes.sorted_into(scratch);
+                }
                 out.push(SPARSE);
-                out.extend_from_slice(&(codes.len() as u32).to_le_bytes());
+                out.extend_from_slice(&(scratch.len() as u32).to_le_bytes());
                 let mut last = 0u32;
-                for &c in codes {
+                for &c in scratch.iter() {
                     push_leb128(c - last, out);
                     last = c;
                 }
@@ -393,24 +399,6 @@ fn linear_counting_threshold(precision: u8) -> f64 {
         350000.0,
     ];
     THRESHOLDS[(precision - 4) as usize]
-}
-
-/// Merges ascending `new` into ascending, unique `codes`, which stay ascending and unique.
-fn merge_ascending(codes: &mut Vec<u32>, new: &[u32]) {
-    let (mut i, mut j) = (codes.len(), new.len());
-    codes.resize(i + j, 0);
-    let mut k = i + j;
-    while j > 0 {
-        k -= 1;
-        if i > 0 && codes[i - 1] > new[j - 1] {
-            codes[k] = codes[i - 1];
-            i -= 1;
-        } else {
-            codes[k] = new[j - 1];
-            j -= 1;
-        }
-    }
-    codes.dedup();
 }
 
 fn leb128_len(v: u32) -> usize {
