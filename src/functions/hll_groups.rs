@@ -71,7 +71,7 @@ impl HllGroupsAccumulator {
     /// The sketch bytes of the emitted groups; `NULL` for an `HLL_MERGE` group without input.
     fn bytes(&self, sketches: Vec<Option<HllSketch>>) -> DfResult<ArrayRef> {
         let mut out = BinaryBuilder::with_capacity(sketches.len(), sketches.len() * 64);
-        let (mut buf, mut codes) = (Vec::new(), Vec::new());
+        let mut buf = Vec::new();
         for s in sketches {
             let mut s = match (s, self.kind) {
                 (Some(s), _) => s,
@@ -82,7 +82,7 @@ impl HllGroupsAccumulator {
                 (None, _) => HllSketch::new(self.precision).map_err(df_err)?,
             };
             buf.clear();
-            s.write_bytes(&mut buf, &mut codes);
+            s.write_bytes(&mut buf);
             out.append_value(&buf);
         }
         Ok(Arc::new(out.finish()))

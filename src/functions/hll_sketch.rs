@@ -30,7 +30,6 @@
 //! after. The bytes are canonical: the same set of values gives the same bytes however it
 //! was split, merged or checkpointed.
 
-use super::hll_code_set::CodeSet;
 use super::hll_crate::bias_corrected_estimate;
 use super::sketch_hash::HASH_VERSION;
 use crate::error::{Error, Result};
@@ -64,16 +63,16 @@ fn check_precision(precision: u8) -> Result<u8> {
 }
 
 /// A HyperLogLog++ sketch of hashed values.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HllSketch {
     precision: u8,
     repr: Repr,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Repr {
-    /// The distinct sparse codes.
-    Sparse(CodeSet),
+    /// Sparse codes: `codes[..clean]` ascending and unique, the rest appended since.
+    Sparse { codes: Vec<u32>, clean: usize },
     /// One byte per register.
     Dense(Vec<u8>),
 }
@@ -81,7 +80,7 @@ enum Repr {
 impl HllSketch {
     /// An empty sketch; `precision` must be in 4..=18.
     pub fn new(precision: u8) -> Result<Self> {
-        Ok(HllSketch { precision: check_precision(precision)?, repr: Repr::Sparse(CodeSet::default()) })
+        Ok(HllSketch { precision: check_precision(precision)?, repr: Repr::Sparse { codes: Vec::new(), clean: 0 } })
     }
 
     /// The precision (log2 of the number of registers).
@@ -91,7 +90,7 @@ impl HllSketch {
 
     /// Whether the sketch holds registers (else sparse codes).
     pub fn is_dense(&mut self) -> bool {
-        self.settle(&mut Vec::new());
+        self.normalize();
         matches!(self.repr, Repr::Dense(_))
     }
 
@@ -112,39 +111,13 @@ impl HllSketch {
                     registers[index] = rank;
                 }
             }
-            Repr::Sparse(codes) => {
-                if codes.full() {
-                    self.check_dense_before_growth();
-                }
-                self.add_code(encode_hash(hash, p));
-            }
-        }
-    }
-
-    /// Adds a sparse code to whichever representation the sketch has.
-    #[inline]
-    fn add_code(&mut self, code: u32) {
-        let limit = self.sparse_limit();
-        let p = self.precision as u32;
-        match &mut self.repr {
-            Repr::Sparse(codes) => {
-                codes.insert(code);
-                // Every code takes at least one byte: past the limit the sketch is dense.
-                if codes.len() > limit {
-                    self.make_dense();
+            Repr::Sparse { codes, clean } => {
+                codes.push(encode_hash(hash, p));
+                if codes.len() >= 2 * *clean + 64 {
+                    self.normalize();
                 }
             }
-            Repr::Dense(registers) => {
-                let (rank, index) = decode_code(code, p);
-                registers[index] = registers[index].max(rank);
-            }
         }
-    }
-
-    /// Before a sparse set doubles, turns dense if its encoding already outgrew the limit
-    /// (bounds the set's memory; the representation is settled exactly when observed).
-    fn check_dense_before_growth(&mut self) {
-        self.settle(&mut Vec::new());
     }
 
     /// Adds every value of `other`. Both must have the same precision.
@@ -157,22 +130,9 @@ impl HllSketch {
                     *a = (*a).max(*b);
                 }
             }
-            Repr::Sparse(codes) => {
-                for code in codes.iter() {
-                    self.add_sparse_code(code);
-                }
-            }
+            Repr::Sparse { codes, .. } => self.add_codes(codes.iter().copied()),
         }
         Ok(())
-    }
-
-    /// [`HllSketch::add_code`] with the growth check of [`HllSketch::insert_hash`].
-    #[inline]
-    fn add_sparse_code(&mut self, code: u32) {
-        if matches!(&self.repr, Repr::Sparse(codes) if codes.full()) {
-            self.check_dense_before_growth();
-        }
-        self.add_code(code);
     }
 
     /// Adds every value of the sketch written as `bytes` (see the module docs) without
@@ -203,14 +163,26 @@ impl HllSketch {
         let mut deltas = Deltas { bytes: &body[4..], last: 0, corrupt: false };
         scratch.clear();
         scratch.extend(deltas.by_ref());
-        if deltas.corrupt || scratch.first() == Some(&0) {
+        if deltas.corrupt {
             return Err(bad("corrupt sparse list"));
         }
         if scratch.len() != n {
             return Err(bad("sparse code count mismatch"));
         }
-        for &code in scratch.iter() {
-            self.add_sparse_code(code);
+        self.normalize();
+        let p = self.precision as u32;
+        match &mut self.repr {
+            Repr::Sparse { codes, clean } => {
+                merge_ascending(codes, scratch);
+                *clean = codes.len();
+                self.check_dense();
+            }
+            Repr::Dense(registers) => {
+                for &code in scratch.iter() {
+                    let (rank, index) = decode_code(code, p);
+                    registers[index] = registers[index].max(rank);
+                }
+            }
         }
         Ok(())
     }
@@ -225,31 +197,56 @@ impl HllSketch {
         Ok(())
     }
 
-    /// Makes the representation the canonical one for the codes seen: dense exactly when
-    /// their LEB128 deltas outgrow the limit. `sorted` is a buffer; it is left holding the
-    /// ascending codes when the sketch stays sparse and they had to be sorted.
-    fn settle(&mut self, sorted: &mut Vec<u32>) -> bool {
-        let limit = self.sparse_limit();
-        if let Repr::Sparse(codes) = &self.repr {
-            // A delta takes at most 5 LEB128 bytes: most sketches need no exact length.
-            if codes.len() * 5 > limit {
-                codes.sorted_into(sorted);
-                if encoded_len(sorted) > limit {
-                    self.make_dense();
-                    return false;
+    fn add_codes(&mut self, new: impl Iterator<Item = u32>) {
+        let p = self.precision as u32;
+        match &mut self.repr {
+            Repr::Sparse { codes, .. } => codes.extend(new),
+            Repr::Dense(registers) => {
+                for code in new {
+                    let (rank, index) = decode_code(code, p);
+                    registers[index] = registers[index].max(rank);
                 }
-                return true;
             }
         }
-        false
+        self.normalize();
+    }
+
+    /// Sorts and dedups the codes; turns dense once their encoding outgrows the limit.
+    fn normalize(&mut self) {
+        if let Repr::Sparse { codes, clean } = &mut self.repr {
+            if *clean == codes.len() {
+                return;
+            }
+            if *clean == 0 {
+                codes.sort_unstable();
+                codes.dedup();
+            } else {
+                let mut tail = codes.split_off(*clean);
+                tail.sort_unstable();
+                merge_ascending(codes, &tail);
+            }
+            *clean = codes.len();
+            self.check_dense();
+        }
+    }
+
+    /// Turns a normalized sparse sketch dense if its encoding outgrew the limit.
+    fn check_dense(&mut self) {
+        let limit = self.sparse_limit();
+        if let Repr::Sparse { codes, .. } = &self.repr {
+            // A delta takes at most 5 LEB128 bytes: most sketches need no exact count.
+            if codes.len() * 5 > limit && encoded_len(codes) > limit {
+                self.make_dense();
+            }
+        }
     }
 
     /// The registers, turning a sparse sketch dense first.
     fn make_dense(&mut self) -> &mut Vec<u8> {
         let p = self.precision as u32;
-        if let Repr::Sparse(codes) = &self.repr {
+        if let Repr::Sparse { codes, .. } = &self.repr {
             let mut registers = vec![0u8; 1 << p];
-            for code in codes.iter() {
+            for &code in codes {
                 let (rank, index) = decode_code(code, p);
                 registers[index] = registers[index].max(rank);
             }
@@ -257,15 +254,15 @@ impl HllSketch {
         }
         match &mut self.repr {
             Repr::Dense(registers) => registers,
-            Repr::Sparse(_) => unreachable!("made dense above"),
+            Repr::Sparse { .. } => unreachable!("made dense above"),
         }
     }
 
     /// The estimated number of distinct values, unrounded (the crate's `count`).
     pub fn count(&mut self) -> Result<f64> {
-        self.settle(&mut Vec::new());
+        self.normalize();
         match &self.repr {
-            Repr::Sparse(codes) => Ok(linear_count(SPARSE_REGISTERS, SPARSE_REGISTERS - codes.len())),
+            Repr::Sparse { codes, .. } => Ok(linear_count(SPARSE_REGISTERS, SPARSE_REGISTERS - codes.len())),
             Repr::Dense(registers) => {
                 let zeros = registers.iter().filter(|r| **r == 0).count();
                 if zeros != 0 {
@@ -284,12 +281,12 @@ impl HllSketch {
         Ok(self.count()?.round() as i64)
     }
 
-    /// Approximate heap + inline size in bytes (bounded by the precision: a sparse sketch
-    /// turns dense once its codes' encoding outgrows the dense registers).
+    /// Approximate heap + inline size in bytes (bounded by the precision: the sparse list
+    /// turns dense once its encoding outgrows the dense registers).
     pub fn size(&self) -> usize {
         std::mem::size_of::<Self>()
             + match &self.repr {
-                Repr::Sparse(codes) => codes.heap_size(),
+                Repr::Sparse { codes, .. } => codes.capacity() * 4,
                 Repr::Dense(registers) => registers.capacity(),
             }
     }
@@ -297,24 +294,21 @@ impl HllSketch {
     /// The canonical bytes (see the module docs).
     pub fn to_bytes(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
-        self.write_bytes(&mut out, &mut Vec::new());
+        self.write_bytes(&mut out);
         out
     }
 
-    /// Appends the canonical bytes to `out`; `scratch` is a buffer for sorting codes.
-    pub fn write_bytes(&mut self, out: &mut Vec<u8>, scratch: &mut Vec<u32>) {
-        let sorted = self.settle(scratch);
+    /// Appends the canonical bytes to `out`.
+    pub fn write_bytes(&mut self, out: &mut Vec<u8>) {
+        self.normalize();
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&[FORMAT_VERSION, HASH_VERSION, self.precision]);
         match &self.repr {
-            Repr::Sparse(codes) => {
-                if !sorted {
-                    codes.sorted_into(scratch);
-                }
+            Repr::Sparse { codes, .. } => {
                 out.push(SPARSE);
-                out.extend_from_slice(&(scratch.len() as u32).to_le_bytes());
+                out.extend_from_slice(&(codes.len() as u32).to_le_bytes());
                 let mut last = 0u32;
-                for &c in scratch.iter() {
+                for &c in codes {
                     push_leb128(c - last, out);
                     last = c;
                 }
@@ -399,6 +393,24 @@ fn linear_counting_threshold(precision: u8) -> f64 {
         350000.0,
     ];
     THRESHOLDS[(precision - 4) as usize]
+}
+
+/// Merges ascending `new` into ascending, unique `codes`, which stay ascending and unique.
+fn merge_ascending(codes: &mut Vec<u32>, new: &[u32]) {
+    let (mut i, mut j) = (codes.len(), new.len());
+    codes.resize(i + j, 0);
+    let mut k = i + j;
+    while j > 0 {
+        k -= 1;
+        if i > 0 && codes[i - 1] > new[j - 1] {
+            codes[k] = codes[i - 1];
+            i -= 1;
+        } else {
+            codes[k] = new[j - 1];
+            j -= 1;
+        }
+    }
+    codes.dedup();
 }
 
 fn leb128_len(v: u32) -> usize {
