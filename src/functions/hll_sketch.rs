@@ -47,6 +47,9 @@ const PRIME_PRECISION: u32 = 25;
 const SPARSE_REGISTERS: usize = 1 << 24;
 /// Header bytes before the body.
 const HEADER: usize = 8;
+/// Codes appended unsorted beyond twice the sorted ones before they are sorted in: most
+/// window sketches are sorted once, when observed, and memory stays bounded.
+const PENDING: usize = 256;
 
 /// The relative standard error of an estimate at precision `p`.
 pub fn standard_error(precision: u8) -> f64 {
@@ -113,7 +116,7 @@ impl HllSketch {
             }
             Repr::Sparse { codes, clean } => {
                 codes.push(encode_hash(hash, p));
-                if codes.len() >= 2 * *clean + 64 {
+                if codes.len() >= 2 * *clean + PENDING {
                     self.normalize();
                 }
             }
@@ -161,23 +164,30 @@ impl HllSketch {
         }
         let n = u32::from_le_bytes([body[0], body[1], body[2], body[3]]) as usize;
         let mut deltas = Deltas { bytes: &body[4..], last: 0, corrupt: false };
-        scratch.clear();
-        scratch.extend(deltas.by_ref());
-        if deltas.corrupt {
-            return Err(bad("corrupt sparse list"));
-        }
-        if scratch.len() != n {
-            return Err(bad("sparse code count mismatch"));
-        }
-        self.normalize();
         let p = self.precision as u32;
         match &mut self.repr {
             Repr::Sparse { codes, clean } => {
-                merge_ascending(codes, scratch);
-                *clean = codes.len();
-                self.check_dense();
+                // Appended as one ascending run, sorted in when observed.
+                let before = codes.len();
+                codes.extend(deltas.by_ref());
+                if deltas.corrupt || codes.len() - before != n {
+                    let corrupt = deltas.corrupt;
+                    codes.truncate(before);
+                    return Err(bad(if corrupt { "corrupt sparse list" } else { "sparse code count mismatch" }));
+                }
+                if codes.len() >= 2 * *clean + PENDING {
+                    self.normalize();
+                }
             }
             Repr::Dense(registers) => {
+                scratch.clear();
+                scratch.extend(deltas.by_ref());
+                if deltas.corrupt {
+                    return Err(bad("corrupt sparse list"));
+                }
+                if scratch.len() != n {
+                    return Err(bad("sparse code count mismatch"));
+                }
                 for &code in scratch.iter() {
                     let (rank, index) = decode_code(code, p);
                     registers[index] = registers[index].max(rank);
@@ -217,14 +227,10 @@ impl HllSketch {
             if *clean == codes.len() {
                 return;
             }
-            if *clean == 0 {
-                codes.sort_unstable();
-                codes.dedup();
-            } else {
-                let mut tail = codes.split_off(*clean);
-                tail.sort_unstable();
-                merge_ascending(codes, &tail);
-            }
+            // The stable sort merges ascending runs: the sorted prefix and each merged
+            // sketch's codes are runs, so merging pane sketches costs little more than a merge.
+            codes.sort();
+            codes.dedup();
             *clean = codes.len();
             self.check_dense();
         }
@@ -393,24 +399,6 @@ fn linear_counting_threshold(precision: u8) -> f64 {
         350000.0,
     ];
     THRESHOLDS[(precision - 4) as usize]
-}
-
-/// Merges ascending `new` into ascending, unique `codes`, which stay ascending and unique.
-fn merge_ascending(codes: &mut Vec<u32>, new: &[u32]) {
-    let (mut i, mut j) = (codes.len(), new.len());
-    codes.resize(i + j, 0);
-    let mut k = i + j;
-    while j > 0 {
-        k -= 1;
-        if i > 0 && codes[i - 1] > new[j - 1] {
-            codes[k] = codes[i - 1];
-            i -= 1;
-        } else {
-            codes[k] = new[j - 1];
-            j -= 1;
-        }
-    }
-    codes.dedup();
 }
 
 fn leb128_len(v: u32) -> usize {
