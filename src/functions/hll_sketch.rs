@@ -170,8 +170,8 @@ impl HllSketch {
                 // Appended as one ascending run, sorted in when observed.
                 let before = codes.len();
                 codes.extend(deltas.by_ref());
-                if deltas.corrupt || codes.len() - before != n {
-                    let corrupt = deltas.corrupt;
+                if deltas.corrupt || codes.get(before) == Some(&0) || codes.len() - before != n {
+                    let corrupt = deltas.corrupt || codes.get(before) == Some(&0);
                     codes.truncate(before);
                     return Err(bad(if corrupt { "corrupt sparse list" } else { "sparse code count mismatch" }));
                 }
@@ -182,7 +182,7 @@ impl HllSketch {
             Repr::Dense(registers) => {
                 scratch.clear();
                 scratch.extend(deltas.by_ref());
-                if deltas.corrupt {
+                if deltas.corrupt || scratch.first() == Some(&0) {
                     return Err(bad("corrupt sparse list"));
                 }
                 if scratch.len() != n {
@@ -266,6 +266,16 @@ impl HllSketch {
 
     /// The estimated number of distinct values, unrounded (the crate's `count`).
     pub fn count(&mut self) -> Result<f64> {
+        if let Repr::Sparse { codes, clean } = &self.repr {
+            // Counting needs no sorted list while the codes cannot reach the dense size (a
+            // delta takes at most 5 LEB128 bytes): window results are read without sorting.
+            if *clean != codes.len() {
+                let n = distinct_count(codes);
+                if n * 5 <= self.sparse_limit() {
+                    return Ok(linear_count(SPARSE_REGISTERS, SPARSE_REGISTERS - n));
+                }
+            }
+        }
         self.normalize();
         match &self.repr {
             Repr::Sparse { codes, .. } => Ok(linear_count(SPARSE_REGISTERS, SPARSE_REGISTERS - codes.len())),
@@ -401,6 +411,31 @@ fn linear_counting_threshold(precision: u8) -> f64 {
     THRESHOLDS[(precision - 4) as usize]
 }
 
+/// The number of distinct codes (never 0: see the module docs), by an open-addressing
+/// table of twice their number.
+fn distinct_count(codes: &[u32]) -> usize {
+    let bits = (codes.len() * 2).next_power_of_two().max(16).trailing_zeros();
+    let mask = (1usize << bits) - 1;
+    let mut slots = vec![0u32; 1 << bits];
+    let mut n = 0;
+    for &code in codes {
+        // Fibonacci hashing: the codes' low bit is a flag, their high bits are hash bits.
+        let mut i = (code.wrapping_mul(0x9E37_79B9) >> (32 - bits)) as usize;
+        loop {
+            match slots[i] {
+                0 => {
+                    slots[i] = code;
+                    n += 1;
+                    break;
+                }
+                c if c == code => break,
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+    n
+}
+
 fn leb128_len(v: u32) -> usize {
     let bits = 32 - v.leading_zeros() as usize;
     bits.div_ceil(7).max(1)
@@ -530,6 +565,20 @@ mod tests {
     }
 
     #[test]
+    fn unsorted_codes_count_as_the_sorted_ones() {
+        for n in [1u64, 50, 300, 700, 2_000] {
+            let mut twice = sketch_of(0..n);
+            for h in hashes(0..n) {
+                twice.insert_hash(h);
+            }
+            let unsorted = twice.clone().count().unwrap();
+            twice.normalize();
+            assert_eq!(unsorted, twice.count().unwrap(), "n = {n}");
+            assert_eq!(unsorted, crate_bytes_and_count(DEFAULT_PRECISION, 0..n).1, "n = {n}");
+        }
+    }
+
+    #[test]
     fn the_switch_to_dense_is_where_the_crates_is() {
         // Around the switch, one more value may or may not turn the sketch dense: both agree.
         for n in (500u64..1_400).step_by(7) {
@@ -615,6 +664,9 @@ mod tests {
         let mut miscounted = good.clone();
         miscounted[8] = 6;
         assert!(HllSketch::from_bytes(&miscounted).unwrap_err().to_string().contains("count mismatch"));
+        let mut zero_code = good.clone();
+        zero_code[12] = 0;
+        assert!(HllSketch::from_bytes(&zero_code).unwrap_err().to_string().contains("corrupt"), "codes are never 0");
         let mut before = sketch_of(0..5);
         let snapshot = before.to_bytes();
         assert!(before.merge_bytes(&miscounted).is_err());
