@@ -144,8 +144,8 @@ impl HllSketch {
         self.merge_bytes_with(bytes, &mut Vec::new())
     }
 
-    /// [`HllSketch::merge_bytes`] with a caller-owned buffer for the decoded codes, so that
-    /// merging many sketches allocates nothing per sketch.
+    /// [`HllSketch::merge_bytes`] with a caller-owned buffer (for the codes of a sparse
+    /// sketch merged into a dense one, checked before any register changes).
     pub fn merge_bytes_with(&mut self, bytes: &[u8], scratch: &mut Vec<u32>) -> Result<()> {
         let (precision, dense, body) = parse_header(bytes)?;
         self.same_precision(precision)?;
@@ -227,8 +227,8 @@ impl HllSketch {
             if *clean == codes.len() {
                 return;
             }
-            // The stable sort merges ascending runs: the sorted prefix and each merged
-            // sketch's codes are runs, so merging pane sketches costs little more than a merge.
+            // Stable sort: it can use long ascending runs (the sorted prefix, large merged
+            // sketches). Estimates do not sort at all (see `count`).
             codes.sort();
             codes.dedup();
             *clean = codes.len();
