@@ -8,8 +8,10 @@
 //!
 //! `precision` is a constant 4..=18 (default 12: standard error ≈ 1.63 %). Each aggregate's
 //! partial state is the sketch bytes, so windows merge pane states (`state` → `merge_batch`)
-//! instead of re-adding rows, and snapshots store the bytes. HLLs cannot remove a value:
-//! see [`super::retract`].
+//! instead of re-adding rows, and snapshots store the bytes. Grouped aggregation (every
+//! window and `GROUP BY`) uses the vectorised [`super::hll_groups`] accumulator; the
+//! row-at-a-time [`Accumulator`] remains for DataFusion's ungrouped paths. HLLs cannot
+//! remove a value: see [`super::retract`].
 
 use std::sync::Arc;
 
@@ -21,10 +23,11 @@ use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
-    Signature, TypeSignature, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, GroupsAccumulator, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 
+use super::hll_groups::HllGroupsAccumulator;
 use super::hll_sketch::{HllSketch, DEFAULT_PRECISION};
 use super::sketch_hash::hash_column;
 use super::{df_err, literal_arg};
@@ -94,7 +97,40 @@ impl AggregateUDFImpl for HllAggregate {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> DfResult<Box<dyn Accumulator>> {
-        let precision = match literal_arg(&args, 1)? {
+        let precision = self.precision(&args)?;
+        let sketch = match self.kind {
+            HllKind::Merge => None,
+            _ => Some(HllSketch::new(precision).map_err(df_err)?),
+        };
+        Ok(Box::new(HllAccumulator { kind: self.kind, sketch }))
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(&self, args: AccumulatorArgs) -> DfResult<Box<dyn GroupsAccumulator>> {
+        let precision = self.precision(&args)?;
+        HllSketch::new(precision).map_err(df_err)?;
+        Ok(Box::new(HllGroupsAccumulator::new(self.kind, precision)))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> DfResult<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(format_state_name(args.name, "hll"), DataType::Binary, true))])
+    }
+
+    fn default_value(&self, data_type: &DataType) -> DfResult<ScalarValue> {
+        match self.kind {
+            HllKind::ApproxCountDistinct => Ok(ScalarValue::Int64(Some(0))),
+            _ => ScalarValue::try_from(data_type),
+        }
+    }
+}
+
+impl HllAggregate {
+    /// The constant `precision` argument, or the default.
+    fn precision(&self, args: &AccumulatorArgs) -> DfResult<u8> {
+        Ok(match literal_arg(args, 1)? {
             None => DEFAULT_PRECISION,
             Some(v) => v
                 .cast_to(&DataType::Int64)
@@ -109,23 +145,7 @@ impl AggregateUDFImpl for HllAggregate {
                         self.kind.name()
                     ))
                 })?,
-        };
-        let sketch = match self.kind {
-            HllKind::Merge => None,
-            _ => Some(HllSketch::new(precision).map_err(df_err)?),
-        };
-        Ok(Box::new(HllAccumulator { kind: self.kind, sketch }))
-    }
-
-    fn state_fields(&self, args: StateFieldsArgs) -> DfResult<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(format_state_name(args.name, "hll"), DataType::Binary, true))])
-    }
-
-    fn default_value(&self, data_type: &DataType) -> DfResult<ScalarValue> {
-        match self.kind {
-            HllKind::ApproxCountDistinct => Ok(ScalarValue::Int64(Some(0))),
-            _ => ScalarValue::try_from(data_type),
-        }
+        })
     }
 }
 
@@ -143,10 +163,9 @@ impl HllAccumulator {
             DataFusionError::Plan(format!("{}: expects a sketch (BYTES), got {}", self.kind.name(), column.data_type()))
         })?;
         for b in bytes.iter().flatten() {
-            let other = HllSketch::from_bytes(b).map_err(df_err)?;
             match &mut self.sketch {
-                Some(s) => s.merge(&other).map_err(df_err)?,
-                None => self.sketch = Some(other),
+                Some(s) => s.merge_bytes(b).map_err(df_err)?,
+                None => self.sketch = Some(HllSketch::from_bytes(b).map_err(df_err)?),
             }
         }
         Ok(())
@@ -172,14 +191,15 @@ impl Accumulator for HllAccumulator {
     }
 
     fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
-        let bytes = self.sketch.as_mut().map(|s| s.to_bytes()).transpose().map_err(df_err)?;
-        Ok(vec![ScalarValue::Binary(bytes)])
+        Ok(vec![ScalarValue::Binary(self.sketch.as_mut().map(|s| s.to_bytes()))])
     }
 
     fn evaluate(&mut self) -> DfResult<ScalarValue> {
         Ok(match self.kind {
-            HllKind::ApproxCountDistinct => ScalarValue::Int64(Some(self.sketch.as_mut().map_or(0, |s| s.estimate()))),
-            _ => ScalarValue::Binary(self.sketch.as_mut().map(|s| s.to_bytes()).transpose().map_err(df_err)?),
+            HllKind::ApproxCountDistinct => {
+                ScalarValue::Int64(Some(self.sketch.as_mut().map_or(Ok(0), |s| s.estimate()).map_err(df_err)?))
+            }
+            _ => ScalarValue::Binary(self.sketch.as_mut().map(|s| s.to_bytes())),
         })
     }
 
@@ -226,7 +246,7 @@ impl ScalarUDFImpl for HllEstimate {
         let out: Int64Array = column
             .as_binary::<i32>()
             .iter()
-            .map(|b| b.map(|b| HllSketch::from_bytes(b).map(|mut s| s.estimate())).transpose())
+            .map(|b| b.map(|b| HllSketch::from_bytes(b).and_then(|mut s| s.estimate())).transpose())
             .collect::<Result<_, _>>()
             .map_err(df_err)?;
         Ok(if scalar {

@@ -19,6 +19,8 @@ pub mod bloom;
 pub mod bloom_sketch;
 pub mod correct_event_time;
 pub mod hll;
+pub mod hll_crate;
+pub mod hll_groups;
 pub mod hll_sketch;
 pub mod retract;
 pub mod sketch_hash;
