@@ -340,6 +340,21 @@ impl Session {
     }
 
     fn describe(&self, name: &str) -> Result<Output> {
+        // Views and late-row streams: every column nullable, nothing extra.
+        let plain = |schema: datafusion::arrow::datatypes::SchemaRef| {
+            let rows = schema
+                .fields()
+                .iter()
+                .map(|f| vec![f.name().clone(), f.data_type().to_string(), "true".into(), String::new()])
+                .collect();
+            text_table(&["column", "type", "nullable", "extra"], rows)
+        };
+        if let Some(base) = self.planner.late_stream_base(name) {
+            let schema = self.planner.schema_of(name).ok_or_else(|| Error::internal("late stream without schema"))?;
+            let mut out = plain(schema);
+            out.push_str(&format!("rows too late for windows over '{base}' ('late.policy' = 'side-output')\n"));
+            return Ok(Output::Text(out));
+        }
         if let Some(t) = self.planner.table(name) {
             let mut rows = Vec::new();
             for c in &t.ddl.columns {
@@ -364,14 +379,7 @@ impl Session {
             return Ok(Output::Text(out));
         }
         match self.planner.schema_of(name) {
-            Some(s) => {
-                let rows = s
-                    .fields()
-                    .iter()
-                    .map(|f| vec![f.name().clone(), f.data_type().to_string(), "true".into(), String::new()])
-                    .collect();
-                Ok(Output::Text(text_table(&["column", "type", "nullable", "extra"], rows)))
-            }
+            Some(s) => Ok(Output::Text(plain(s))),
             None => Err(Error::sql(format!("no table or view named '{name}'"))),
         }
     }
