@@ -25,7 +25,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
+use datafusion::arrow::array::{
+    new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, TimestampMillisecondArray, UInt32Array,
+};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::{RowConverter, SortField};
@@ -99,6 +101,10 @@ pub struct MatchRecognizeSpec {
     pub after_match: AfterMatch,
     /// `WITHIN`: a match's last row is less than this after its first (ms).
     pub within_ms: Option<i64>,
+    /// `WITHIN .. EMIT TIMEOUTS` (only with `ONE ROW PER MATCH`): once the watermark reaches
+    /// a partial match's first row time plus `within_ms` and no match starts there, the
+    /// partial match is output with `MATCH_TIMED_OUT()` true.
+    pub emit_timeouts: bool,
     /// The input schema (all fields nullable).
     pub input_schema: SchemaRef,
     /// The output schema.
@@ -247,7 +253,10 @@ impl MatchRecognize {
     }
 
     /// Searches a partition for matches over its final rows; returns the output rows.
-    fn run(&self, p: &mut Partition, is_final: bool) -> Result<Vec<RecordBatch>> {
+    /// `clock` is the watermark `WITHIN` intervals expire by: at the end of input the last
+    /// watermark before the final one, so that partial matches still pending then fail
+    /// rather than time out.
+    fn run(&self, p: &mut Partition, is_final: bool, clock: i64) -> Result<Vec<RecordBatch>> {
         let spec = &self.spec;
         let avail = p.rows.num_rows();
         let mut out = Vec::new();
@@ -260,40 +269,13 @@ impl MatchRecognize {
             let start = p.start;
             let number = p.matches + 1;
             let partition_start = (p.base == 0).then_some(0);
-            let rows = &p.rows;
-            let verdicts = &p.verdicts;
-            let mut test = |var: u16, row: usize, path: &[(usize, u16)]| -> Result<Verdict> {
-                if let (Some(within), Some(times)) = (spec.within_ms, &times) {
-                    if times.value(row) - times.value(path[0].0) >= within {
-                        return Ok(Verdict::False);
-                    }
-                }
-                let Some(cond) = &spec.defines[var as usize] else { return Ok(Verdict::True) };
-                let verdict = match verdicts.get(var as usize).filter(|v| !v.is_empty()) {
-                    Some(v) => v[row],
-                    None => {
-                        let view = MatchView {
-                            rows,
-                            avail,
-                            is_final,
-                            path,
-                            position: path.len() - 1,
-                            match_number: number,
-                            var_names: &spec.var_names,
-                        };
-                        cond.conditions(&rows.slice(row, 1), &[view])?[0]
-                    }
-                };
-                Ok(match verdict {
-                    Some(true) => Verdict::True,
-                    Some(false) => Verdict::False,
-                    None => Verdict::NeedMore,
-                })
+            let mut test = |var: u16, row: usize, path: &[(usize, u16)]| {
+                self.test_row(p, times.as_ref(), var, row, path, avail, is_final, number)
             };
             // WITHIN: once the watermark is `within` past the start row, no row still to come
             // can join a match from it.
             let expired = match (spec.within_ms, &times) {
-                (Some(w), Some(t)) => self.watermark >= t.value(start).saturating_add(w),
+                (Some(w), Some(t)) => clock >= t.value(start).saturating_add(w),
                 _ => false,
             };
             let tail = if is_final {
@@ -303,8 +285,16 @@ impl MatchRecognize {
             } else {
                 Tail::Open
             };
-            match self.program.find(start, avail, tail, partition_start, &mut test)? {
+            let outcome = self.program.find(start, avail, tail, partition_start, &mut test)?;
+            match outcome {
                 Outcome::NeedMore => break,
+                Outcome::NoMatch if expired && spec.emit_timeouts => {
+                    if let Some(row) = self.timeout(p, times.as_ref(), start, number)? {
+                        out.push(row);
+                        p.matches = number;
+                    }
+                    p.start += 1;
+                }
                 Outcome::NoMatch => {
                     if spec.rows_per_match == RowsPerMatch::All(EmptyMatches::WithUnmatched)
                         && p.base + start as u64 >= p.covered
@@ -326,7 +316,7 @@ impl MatchRecognize {
                     if !is_final && last + self.lookahead >= avail {
                         break; // measures read rows after the match that are not final yet
                     }
-                    out.push(self.output(p, &path, &excluded, number, is_final)?);
+                    out.push(self.output(p, &path, &excluded, number, (avail, is_final), false)?);
                     p.matches = number;
                     p.covered = p.covered.max(p.base + last as u64 + 1);
                     p.start = self.skip_target(&path, first, last)?;
@@ -363,6 +353,75 @@ impl MatchRecognize {
         Ok(())
     }
 
+    /// Whether final row `row` satisfies variable `var`'s condition with `path` matched
+    /// so far, over the partition's rows `0..avail` (`is_final`: none follow).
+    #[allow(clippy::too_many_arguments)]
+    fn test_row(
+        &self,
+        p: &Partition,
+        times: Option<&TimestampMillisecondArray>,
+        var: u16,
+        row: usize,
+        path: &[(usize, u16)],
+        avail: usize,
+        is_final: bool,
+        match_number: u64,
+    ) -> Result<Verdict> {
+        let spec = &self.spec;
+        if let (Some(within), Some(times)) = (spec.within_ms, times) {
+            if times.value(row) - times.value(path[0].0) >= within {
+                return Ok(Verdict::False);
+            }
+        }
+        let Some(cond) = &spec.defines[var as usize] else { return Ok(Verdict::True) };
+        let verdict = match p.verdicts.get(var as usize).filter(|v| !v.is_empty()) {
+            Some(v) => v[row],
+            None => {
+                let view = MatchView {
+                    rows: &p.rows,
+                    avail,
+                    is_final,
+                    path,
+                    position: path.len() - 1,
+                    match_number,
+                    timed_out: false,
+                    var_names: &spec.var_names,
+                };
+                cond.conditions(&p.rows.slice(row, 1), &[view])?[0]
+            }
+        };
+        Ok(match verdict {
+            Some(true) => Verdict::True,
+            Some(false) => Verdict::False,
+            None => Verdict::NeedMore,
+        })
+    }
+
+    /// The output row of the partial match from `start` whose `WITHIN` interval has passed
+    /// (no match starts there), or `None` if no partial match was waiting for rows when the
+    /// interval ended. Only rows before `start`'s time plus the interval count, all final
+    /// by now, so the answer does not depend on when the watermark got here. The timed-out
+    /// match ends at its deadline: `NEXT` beyond it reads NULL.
+    fn timeout(
+        &self,
+        p: &Partition,
+        times: Option<&TimestampMillisecondArray>,
+        start: usize,
+        number: u64,
+    ) -> Result<Option<RecordBatch>> {
+        let (Some(within), Some(times)) = (self.spec.within_ms, times) else { return Ok(None) };
+        let deadline = times.value(start).saturating_add(within);
+        let ends = start + times.values()[start..].partition_point(|&t| t < deadline);
+        let partition_start = (p.base == 0).then_some(0);
+        let mut test = |var: u16, row: usize, path: &[(usize, u16)]| {
+            self.test_row(p, Some(times), var, row, path, ends, false, number)
+        };
+        match self.program.partial(start, ends, partition_start, &mut test)? {
+            Some(path) if !path.is_empty() => Ok(Some(self.output(p, &path, &[], number, (ends, true), true)?)),
+            _ => Ok(None),
+        }
+    }
+
     fn skip_target(&self, path: &[(usize, u16)], first: usize, last: usize) -> Result<usize> {
         let (var, pick_last, clause) = match self.spec.after_match {
             AfterMatch::PastLastRow => return Ok(last + 1),
@@ -384,23 +443,26 @@ impl MatchRecognize {
         }
     }
 
-    /// The output rows of one match.
+    /// The output rows of one match (`timed_out`: a timed-out partial match), whose
+    /// measures see the partition's rows `0..avail` (`is_final`: none follow).
     fn output(
         &self,
         p: &Partition,
         path: &[(usize, u16)],
         excluded: &[usize],
         number: u64,
-        is_final: bool,
+        (avail, is_final): (usize, bool),
+        timed_out: bool,
     ) -> Result<RecordBatch> {
         let spec = &self.spec;
         let view = |position| MatchView {
             rows: &p.rows,
-            avail: p.rows.num_rows(),
+            avail,
             is_final,
             path,
             position,
             match_number: number,
+            timed_out,
             var_names: &spec.var_names,
         };
         let (base, views, mut columns): (RecordBatch, Vec<MatchView>, Vec<ArrayRef>) = match spec.rows_per_match {
@@ -456,6 +518,7 @@ impl MatchRecognize {
                         path: &[],
                         position: 0,
                         match_number: number,
+                        timed_out: false,
                         var_names: &spec.var_names,
                     };
                     m.evaluate(&nulls, &[view])?.ok_or_else(|| Error::internal("an empty match read a row"))?
@@ -539,8 +602,9 @@ impl Operator for MatchRecognize {
         if watermark <= self.watermark {
             return Ok(vec![]);
         }
-        self.watermark = watermark;
         let is_final = watermark == i64::MAX;
+        let clock = if is_final { self.watermark } else { watermark };
+        self.watermark = watermark;
         let mut partitions = std::mem::take(&mut self.partitions);
         let mut out = Vec::new();
         let result = (|| -> Result<()> {
@@ -550,7 +614,7 @@ impl Operator for MatchRecognize {
                 let may_expire = self.spec.within_ms.is_some() && p.start < p.rows.num_rows();
                 if p.dirty || is_final || may_expire {
                     p.dirty = false;
-                    out.extend(self.run(p, is_final)?.into_iter().map(Chunk::inserts));
+                    out.extend(self.run(p, is_final, clock)?.into_iter().map(Chunk::inserts));
                 }
             }
             Ok(())
@@ -744,6 +808,52 @@ mod tests {
         // From 3 s on no row can join a match that started at 1 s: emitted without a next row.
         assert_eq!(text(&m.on_watermark(3 * S).unwrap()), vec!["+I 1 1"]);
         assert_eq!(m.held_rows(), 0);
+    }
+
+    /// "An A not followed by a B within 5 s", reporting timeouts.
+    const ABSENCE: &str = "MEASURES FIRST(ts) AS a_ts, COUNT(*) AS n, MATCH_TIMED_OUT() AS timed_out
+        PATTERN (A X*? B) WITHIN INTERVAL '5' SECOND EMIT TIMEOUTS DEFINE A AS v = 1, B AS v = 2";
+
+    #[test]
+    fn a_timeout_is_emitted_exactly_when_the_watermark_reaches_start_plus_interval() {
+        let (mut m, schema) = op(ABSENCE);
+        m.on_chunk(chunk(&schema, &[(1, 1, S, NONE), (1, 0, 2 * S, S)])).unwrap();
+        assert!(m.on_watermark(6 * S - 1).unwrap().is_empty(), "a B at 5.999 s could still complete it");
+        // A B at 6 s is too late for the A at 1 s (the last row must be < 1 s + 5 s).
+        m.on_chunk(chunk(&schema, &[(1, 2, 6 * S, 6 * S - 1)])).unwrap();
+        assert_eq!(text(&m.on_watermark(6 * S).unwrap()), vec!["+I 1 1970-01-01 00:00:01.000 2 true"]);
+        // A complete match reports false.
+        m.on_chunk(chunk(&schema, &[(1, 1, 10 * S, 6 * S), (1, 2, 12 * S, 10 * S)])).unwrap();
+        assert_eq!(text(&m.on_watermark(12 * S).unwrap()), vec!["+I 1 1970-01-01 00:00:10.000 2 false"]);
+        // At the end of input a partial match whose interval has not passed fails silently.
+        m.on_chunk(chunk(&schema, &[(1, 1, 20 * S, 12 * S), (1, 0, 22 * S, 20 * S)])).unwrap();
+        assert!(m.on_watermark(22 * S).unwrap().is_empty());
+        assert!(m.on_watermark(i64::MAX).unwrap().is_empty());
+    }
+
+    #[test]
+    fn timeouts_do_not_depend_on_how_far_the_watermark_jumps() {
+        // Rows beyond the deadline are already final when the watermark jumps past it: the
+        // timed-out match still holds only the rows before the deadline.
+        let (mut m, schema) = op(ABSENCE);
+        let rows = [(1, 1, S, NONE), (1, 0, 3 * S, S), (1, 0, 7 * S, 3 * S), (1, 2, 8 * S, 7 * S)];
+        m.on_chunk(chunk(&schema, &rows)).unwrap();
+        assert_eq!(text(&m.on_watermark(9 * S).unwrap()), vec!["+I 1 1970-01-01 00:00:01.000 2 true"]);
+    }
+
+    #[test]
+    fn snapshot_and_restore_keep_a_pending_timeout() {
+        let (mut a, schema) = op(ABSENCE);
+        a.on_chunk(chunk(&schema, &[(1, 1, S, NONE), (1, 0, 2 * S, S), (1, 0, 4 * S, 2 * S)])).unwrap();
+        assert!(a.on_watermark(4 * S).unwrap().is_empty());
+        let snap = a.snapshot().unwrap();
+        let expected = text(&a.on_watermark(6 * S).unwrap());
+        assert_eq!(expected, vec!["+I 1 1970-01-01 00:00:01.000 3 true"]);
+
+        let (mut b, _) = op(ABSENCE);
+        b.restore(&snap).unwrap();
+        assert!(b.on_watermark(6 * S - 1).unwrap().is_empty());
+        assert_eq!(text(&b.on_watermark(6 * S).unwrap()), expected);
     }
 
     #[test]
