@@ -265,6 +265,8 @@ impl MatchRecognize {
             Some(_) => Some(millis(&spec.time, &p.rows)?),
             None => None,
         };
+        // ONE ROW PER MATCH matches not output yet: their measures are evaluated together.
+        let mut batched: Vec<(Vec<(usize, u16)>, u64)> = Vec::new();
         while p.start < avail {
             let start = p.start;
             let number = p.matches + 1;
@@ -290,6 +292,7 @@ impl MatchRecognize {
                 Outcome::NeedMore => break,
                 Outcome::NoMatch if expired && spec.emit_timeouts => {
                     if let Some(row) = self.timeout(p, times.as_ref(), start, number)? {
+                        self.flush(p, &mut batched, &mut out, (avail, is_final))?;
                         out.push(row);
                         p.matches = number;
                     }
@@ -299,6 +302,7 @@ impl MatchRecognize {
                     if spec.rows_per_match == RowsPerMatch::All(EmptyMatches::WithUnmatched)
                         && p.base + start as u64 >= p.covered
                     {
+                        self.flush(p, &mut batched, &mut out, (avail, is_final))?;
                         out.push(self.single_row_output(p, start, None)?);
                     }
                     p.start += 1;
@@ -306,6 +310,7 @@ impl MatchRecognize {
                 Outcome::Match(path, _) if path.is_empty() => {
                     // An empty match: the search resumes at the next row whatever the skip.
                     if spec.rows_per_match != RowsPerMatch::All(EmptyMatches::Omit) {
+                        self.flush(p, &mut batched, &mut out, (avail, is_final))?;
                         out.push(self.single_row_output(p, start, Some(number))?);
                     }
                     p.matches = number;
@@ -316,13 +321,17 @@ impl MatchRecognize {
                     if !is_final && last + self.lookahead >= avail {
                         break; // measures read rows after the match that are not final yet
                     }
-                    out.push(self.output(p, &path, &excluded, number, (avail, is_final), false)?);
+                    p.start = self.skip_target(&path, first, last)?;
                     p.matches = number;
                     p.covered = p.covered.max(p.base + last as u64 + 1);
-                    p.start = self.skip_target(&path, first, last)?;
+                    match spec.rows_per_match {
+                        RowsPerMatch::One => batched.push((path, number)),
+                        RowsPerMatch::All(_) => out.push(self.output_all(p, &path, &excluded, number, is_final)?),
+                    }
                 }
             }
         }
+        self.flush(p, &mut batched, &mut out, (avail, is_final))?;
         // Release rows no match can reach any more.
         let keep_from = p.start.saturating_sub(self.history).min(avail);
         if keep_from > 0 {
@@ -417,7 +426,7 @@ impl MatchRecognize {
             self.test_row(p, Some(times), var, row, path, ends, false, number)
         };
         match self.program.partial(start, ends, partition_start, &mut test)? {
-            Some(path) if !path.is_empty() => Ok(Some(self.output(p, &path, &[], number, (ends, true), true)?)),
+            Some(path) if !path.is_empty() => Ok(Some(self.output_one(p, &[(&path, number)], (ends, true), true)?)),
             _ => Ok(None),
         }
     }
@@ -443,51 +452,92 @@ impl MatchRecognize {
         }
     }
 
-    /// The output rows of one match (`timed_out`: a timed-out partial match), whose
-    /// measures see the partition's rows `0..avail` (`is_final`: none follow).
-    fn output(
+    /// Outputs the `batched` ONE ROW PER MATCH matches (in order) and empties it.
+    fn flush(
+        &self,
+        p: &Partition,
+        batched: &mut Vec<(Vec<(usize, u16)>, u64)>,
+        out: &mut Vec<RecordBatch>,
+        view: (usize, bool),
+    ) -> Result<()> {
+        if batched.is_empty() {
+            return Ok(());
+        }
+        let matches: Vec<(&[(usize, u16)], u64)> = batched.iter().map(|(path, n)| (path.as_slice(), *n)).collect();
+        out.push(self.output_one(p, &matches, view, false)?);
+        batched.clear();
+        Ok(())
+    }
+
+    /// The ONE ROW PER MATCH rows of non-empty `matches` (path, match number), one each,
+    /// with measures evaluated in one batch over the partition's rows `0..avail`
+    /// (`is_final`: none follow); `timed_out`: they are timed-out partial matches.
+    fn output_one(
+        &self,
+        p: &Partition,
+        matches: &[(&[(usize, u16)], u64)],
+        (avail, is_final): (usize, bool),
+        timed_out: bool,
+    ) -> Result<RecordBatch> {
+        let spec = &self.spec;
+        let n = matches.len();
+        let last_rows = UInt32Array::from_iter_values(matches.iter().map(|(path, _)| path[path.len() - 1].0 as u32));
+        let base = take_record_batch(&p.rows, &last_rows)?;
+        let mut columns =
+            spec.partition.iter().map(|k| Ok(k.evaluate(&base)?.into_array(n)?)).collect::<Result<Vec<ArrayRef>>>()?;
+        let views: Vec<MatchView> = matches
+            .iter()
+            .map(|&(path, number)| MatchView {
+                rows: &p.rows,
+                avail,
+                is_final,
+                path,
+                position: path.len() - 1,
+                match_number: number,
+                timed_out,
+                var_names: &spec.var_names,
+            })
+            .collect();
+        for m in &spec.measures {
+            let values =
+                m.evaluate(&base, &views)?.ok_or_else(|| Error::internal("a measure read a row that is not final"))?;
+            columns.push(values);
+        }
+        Ok(RecordBatch::try_new(spec.schema.clone(), columns)?)
+    }
+
+    /// The ALL ROWS PER MATCH rows of one match, without the rows matched inside `{- .. -}`.
+    fn output_all(
         &self,
         p: &Partition,
         path: &[(usize, u16)],
         excluded: &[usize],
         number: u64,
-        (avail, is_final): (usize, bool),
-        timed_out: bool,
+        is_final: bool,
     ) -> Result<RecordBatch> {
         let spec = &self.spec;
         let view = |position| MatchView {
             rows: &p.rows,
-            avail,
+            avail: p.rows.num_rows(),
             is_final,
             path,
             position,
             match_number: number,
-            timed_out,
+            timed_out: false,
             var_names: &spec.var_names,
         };
-        let (base, views, mut columns): (RecordBatch, Vec<MatchView>, Vec<ArrayRef>) = match spec.rows_per_match {
-            RowsPerMatch::One => {
-                let base = p.rows.slice(path[path.len() - 1].0, 1);
-                let keys =
-                    spec.partition.iter().map(|k| Ok(k.evaluate(&base)?.into_array(1)?)).collect::<Result<Vec<_>>>()?;
-                (base, vec![view(path.len() - 1)], keys)
-            }
-            RowsPerMatch::All(_) => {
-                let base = p.rows.slice(path[0].0, path.len());
-                let columns = base.columns().to_vec();
-                (base, (0..path.len()).map(view).collect(), columns)
-            }
-        };
+        let base = p.rows.slice(path[0].0, path.len());
+        let views: Vec<MatchView> = (0..path.len()).map(view).collect();
+        let mut columns = base.columns().to_vec();
         for m in &spec.measures {
             let values =
                 m.evaluate(&base, &views)?.ok_or_else(|| Error::internal("a measure read a row that is not final"))?;
             columns.push(values);
         }
         let out = RecordBatch::try_new(spec.schema.clone(), columns)?;
-        if excluded.is_empty() || spec.rows_per_match == RowsPerMatch::One {
+        if excluded.is_empty() {
             return Ok(out);
         }
-        // ALL ROWS PER MATCH leaves out rows matched inside {- .. -}.
         let keep: BooleanArray = path.iter().map(|(row, _)| Some(excluded.binary_search(row).is_err())).collect();
         Ok(filter_record_batch(&out, &keep)?)
     }
