@@ -244,10 +244,10 @@ impl MatchRecognize {
             take_record_batch(&p.pending, &UInt32Array::from_iter_values(ids.iter().map(|&i| i as u32)))
         };
         let done = take(&idx[..n_final])?;
-        let rest = take(&idx[n_final..])?;
+        let rest = if n_final == idx.len() { self.empty() } else { take(&idx[n_final..])? };
         p.pending_times = idx[n_final..].iter().map(|&i| p.pending_times[i]).collect();
         p.pending = rest;
-        p.rows = concat_batches(&self.spec.input_schema, [&p.rows, &done])?;
+        p.rows = if p.rows.num_rows() == 0 { done } else { concat_batches(&self.spec.input_schema, [&p.rows, &done])? };
         p.dirty = true;
         Ok(())
     }
@@ -639,11 +639,18 @@ impl Operator for MatchRecognize {
             groups.entry(self.key_of(&key_rows, i)).or_default().push(i as u32);
         }
         for (key, ids) in groups {
-            let rows = take_record_batch(&batch, &UInt32Array::from(ids.clone()))?;
-            let fresh = self.new_partition();
-            let p = self.partitions.entry(key).or_insert(fresh);
-            p.pending = concat_batches(&self.spec.input_schema, [&p.pending, &rows])?;
+            if !self.partitions.contains_key(&key) {
+                let fresh = self.new_partition();
+                self.partitions.insert(key.clone(), fresh);
+            }
+            let p = self.partitions.get_mut(&key).expect("inserted above");
             p.pending_times.extend(ids.iter().map(|&i| times.value(i as usize)));
+            let rows = take_record_batch(&batch, &UInt32Array::from(ids))?;
+            p.pending = if p.pending.num_rows() == 0 {
+                rows
+            } else {
+                concat_batches(&self.spec.input_schema, [&p.pending, &rows])?
+            };
         }
         Ok(vec![])
     }
