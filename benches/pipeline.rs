@@ -30,6 +30,10 @@
 //!   50 minutes (an event every 3 ms, in order); the cost per event should stay roughly
 //!   flat when the size grows 10×.
 //!
+//! * `match/v_shape`: `MATCH_RECOGNIZE` V-shape (`STRT DOWN+ UP+`) per auction (1 000
+//!   "symbols") over the bids re-priced as a random walk per auction, events/s (target
+//!   ≥ 2 M/s). `match/bounded_alt`: `STRT (UP | DOWN){2,5} (JUMP | DROP)` on the same data.
+//!
 //! Run: `cargo bench --bench pipeline` (see `benches/README.md`).
 
 use std::hint::black_box;
@@ -96,6 +100,19 @@ const DF_TUMBLE: &str = "SELECT date_bin(INTERVAL '10 seconds', ts) AS window_st
      date_bin(INTERVAL '10 seconds', ts) + INTERVAL '10 seconds' AS window_end, \
      auction, COUNT(*), SUM(price), MAX(price) \
      FROM bids GROUP BY date_bin(INTERVAL '10 seconds', ts), auction";
+
+/// The V-shape over ticker-like prices (the bids re-priced by [`ticker_batches`]).
+const MATCH_V_SHAPE: &str = "SELECT * FROM bids MATCH_RECOGNIZE (PARTITION BY auction ORDER BY ts \
+     MEASURES STRT.price AS start_price, LAST(DOWN.price) AS bottom_price, LAST(UP.price) AS end_price \
+     ONE ROW PER MATCH AFTER MATCH SKIP PAST LAST ROW PATTERN (STRT DOWN+ UP+) \
+     DEFINE DOWN AS price < PREV(price), UP AS price > PREV(price))";
+
+/// Bounded repetition of an alternation, then an alternation.
+const MATCH_BOUNDED_ALT: &str = "SELECT * FROM bids MATCH_RECOGNIZE (PARTITION BY auction ORDER BY ts \
+     MEASURES STRT.price AS start_price, COUNT(UP.*) AS ups, CLASSIFIER() AS last_var \
+     PATTERN (STRT (UP | DOWN){2,5} (JUMP | DROP)) \
+     DEFINE UP AS price > PREV(price), DOWN AS price < PREV(price), \
+            JUMP AS price > PREV(price) + 8, DROP AS price < PREV(price) - 8)";
 
 /// splitmix64: a small deterministic PRNG.
 struct Rng(u64);
@@ -193,6 +210,31 @@ fn with_late_events(batches: &[RecordBatch]) -> Vec<RecordBatch> {
 /// events span 50 minutes and both a 1 and a 10 minute frame fill and then slide.
 fn spread_batches(batches: &[RecordBatch]) -> Vec<RecordBatch> {
     retimed(batches, |e, _| BASE_MS + 3 * e)
+}
+
+/// The batches with prices replaced by a random walk per auction (steps of -10..=10 from
+/// 500), like ticker prices per symbol.
+fn ticker_batches(batches: &[RecordBatch]) -> Vec<RecordBatch> {
+    let mut rng = Rng(11);
+    let mut prices = vec![500i64; AUCTIONS];
+    batches
+        .iter()
+        .map(|b| {
+            let auction = b.column(0).as_any().downcast_ref::<Int64Array>().expect("auction column");
+            let price: Int64Array = auction
+                .values()
+                .iter()
+                .map(|&a| {
+                    let p = &mut prices[a as usize];
+                    *p = (*p + rng.below(21) as i64 - 10).max(1);
+                    Some(*p)
+                })
+                .collect();
+            let mut columns = b.columns().to_vec();
+            columns[2] = Arc::new(price);
+            RecordBatch::try_new(b.schema(), columns).expect("same schema")
+        })
+        .collect()
 }
 
 /// A planner with the `bids` table declared.
@@ -388,6 +430,17 @@ fn benches(c: &mut Criterion) {
         group.bench_function(format!("exact_{window}"), |b| {
             b.iter(|| black_box(run_streaming(&planner, &exact, &batches)))
         });
+    }
+    group.finish();
+
+    let ticks = ticker_batches(&batches);
+    let mut group = configure(c, "match", events);
+    for (name, sql) in [("v_shape", MATCH_V_SHAPE), ("bounded_alt", MATCH_BOUNDED_ALT)] {
+        let query = plan(&planner, sql);
+        let matches = run_streaming(&planner, &query, &ticks);
+        assert!(matches > 0, "match/{name}: the data holds matches");
+        eprintln!("match/{name}: {matches} matches in {events} events");
+        group.bench_function(name, |b| b.iter(|| black_box(run_streaming(&planner, &query, &ticks))));
     }
     group.finish();
 }

@@ -75,6 +75,9 @@ pub enum Slot {
     },
     /// `MATCH_NUMBER()`: 1 for the first match of a partition, 2 for the next, ...
     MatchNumber,
+    /// `MATCH_TIMED_OUT()`: whether the row is a timed-out partial match (`WITHIN ..
+    /// EMIT TIMEOUTS`) rather than a complete match.
+    TimedOut,
     /// An aggregate over the rows of `vars` (`None`: all rows of the match).
     Agg {
         /// Which aggregate.
@@ -96,6 +99,7 @@ impl Slot {
             Slot::Nav { column, .. } => col(*column),
             Slot::Classifier { .. } => DataType::Utf8,
             Slot::MatchNumber => DataType::Int64,
+            Slot::TimedOut => DataType::Boolean,
             Slot::Agg { func: AggFunc::Count, .. } => DataType::Int64,
             Slot::Agg { func: AggFunc::Avg, .. } => DataType::Float64,
             Slot::Agg { func: AggFunc::Sum, column: Some(c), .. } => match col(*c) {
@@ -144,6 +148,8 @@ pub struct MatchView<'a> {
     pub position: usize,
     /// The match's number in its partition.
     pub match_number: u64,
+    /// Whether `path` is a timed-out partial match (`WITHIN .. EMIT TIMEOUTS`).
+    pub timed_out: bool,
     /// Pattern variable names by index (for `CLASSIFIER()`).
     pub var_names: &'a [String],
 }
@@ -180,6 +186,7 @@ pub fn slot_value(slot: &Slot, ty: &DataType, v: &MatchView) -> Result<Option<Sc
             None => null()?,
         })),
         Slot::MatchNumber => Ok(Some(ScalarValue::Int64(Some(v.match_number as i64)))),
+        Slot::TimedOut => Ok(Some(ScalarValue::Boolean(Some(v.timed_out)))),
         Slot::Agg { func, vars, column, fin } => {
             let rows = scope(*fin).iter().filter(|(_, var)| in_vars(vars, *var)).map(|(r, _)| *r);
             aggregate(*func, rows, column.map(|c| v.rows.column(c)), ty).map(Some)
@@ -398,7 +405,16 @@ mod tests {
     }
 
     fn view<'a>(rows: &'a RecordBatch, path: &'a [(usize, u16)], names: &'a [String]) -> MatchView<'a> {
-        MatchView { rows, avail: 4, is_final: false, path, position: path.len() - 1, match_number: 3, var_names: names }
+        MatchView {
+            rows,
+            avail: 4,
+            is_final: false,
+            path,
+            position: path.len() - 1,
+            match_number: 3,
+            timed_out: false,
+            var_names: names,
+        }
     }
 
     #[test]
@@ -434,6 +450,9 @@ mod tests {
         assert_eq!(get(nav(Nav::Last, None, 0, 0, true), &running), Some(ScalarValue::Int64(Some(12))));
         assert_eq!(get(Slot::Classifier { fin: false }, &running), Some(ScalarValue::Utf8(Some("B".into()))));
         assert_eq!(get(Slot::MatchNumber, &running), Some(ScalarValue::Int64(Some(3))));
+        assert_eq!(get(Slot::TimedOut, &running), Some(ScalarValue::Boolean(Some(false))));
+        let timed_out = MatchView { timed_out: true, ..v };
+        assert_eq!(get(Slot::TimedOut, &timed_out), Some(ScalarValue::Boolean(Some(true))));
     }
 
     #[test]

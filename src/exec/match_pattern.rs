@@ -258,6 +258,38 @@ impl Program {
         partition_start: Option<usize>,
         test: &mut dyn RowTest,
     ) -> Result<Outcome> {
+        self.search(start, avail, tail, partition_start, test, &mut Vec::new())
+    }
+
+    /// The most preferred partial match from `start` that is still waiting for rows at
+    /// `avail` or beyond (its rows so far, each with its variable), or `None` when every
+    /// thread is decided over rows `0..avail` (a match, or no match at all). This is the
+    /// partial match a `WITHIN .. EMIT TIMEOUTS` reports once its interval has passed.
+    pub fn partial(
+        &self,
+        start: usize,
+        avail: usize,
+        partition_start: Option<usize>,
+        test: &mut dyn RowTest,
+    ) -> Result<Option<Vec<(usize, u16)>>> {
+        let mut waiting = Vec::new();
+        Ok(match self.search(start, avail, Tail::Open, partition_start, test, &mut waiting)? {
+            Outcome::NeedMore => Some(waiting),
+            Outcome::Match(..) | Outcome::NoMatch => None,
+        })
+    }
+
+    /// [`Program::find`]; on [`Outcome::NeedMore`] `waiting` holds the rows the waiting
+    /// thread has matched (without a row whose verdict is still open).
+    fn search(
+        &self,
+        start: usize,
+        avail: usize,
+        tail: Tail,
+        partition_start: Option<usize>,
+        test: &mut dyn RowTest,
+        waiting: &mut Vec<(usize, u16)>,
+    ) -> Result<Outcome> {
         let mut stack = vec![Thread {
             pc: 0,
             pos: start,
@@ -276,6 +308,7 @@ impl Program {
                     Inst::Var(v) => {
                         if t.pos >= avail {
                             if tail == Tail::Open {
+                                *waiting = path;
                                 return Ok(Outcome::NeedMore);
                             }
                             continue 'threads;
@@ -290,7 +323,11 @@ impl Program {
                                 t.pc += 1;
                             }
                             Verdict::False => continue 'threads,
-                            Verdict::NeedMore => return Ok(Outcome::NeedMore),
+                            Verdict::NeedMore => {
+                                path.pop();
+                                *waiting = path;
+                                return Ok(Outcome::NeedMore);
+                            }
                         }
                     }
                     Inst::Split(a, b) => {
@@ -324,6 +361,7 @@ impl Program {
                             continue 'threads;
                         }
                         if tail != Tail::End {
+                            *waiting = path;
                             return Ok(Outcome::NeedMore);
                         }
                         t.pc += 1;
@@ -517,6 +555,25 @@ mod tests {
             prog.find(0, 2, Tail::End, Some(0), &mut test).unwrap(),
             Outcome::Match(vec![(0, 0), (1, 2)], vec![])
         );
+    }
+
+    #[test]
+    fn partial_is_the_preferred_thread_still_waiting() {
+        let label_test = |labels: &'static str| {
+            move |var: u16, row: usize, _: &[(usize, u16)]| -> Result<Verdict> {
+                let c = labels.as_bytes()[row];
+                Ok(if c == b'a' + var as u8 { Verdict::True } else { Verdict::False })
+            }
+        };
+        let letters = |p: Vec<(usize, u16)>| -> String { p.iter().map(|(_, v)| (b'A' + *v as u8) as char).collect() };
+        // (A C | A B+ D) over a b b: A C failed; A B+ waits for a D or another B.
+        let p = alt(vec![cat(vec![v('A'), v('C')]), cat(vec![v('A'), plus(v('B')), v('D')])]);
+        let prog = Program::compile(&p);
+        let waiting = prog.partial(0, 3, Some(0), &mut label_test("abb")).unwrap();
+        assert_eq!(waiting.map(letters).as_deref(), Some("ABB"));
+        // A thread that failed is no partial match; a complete match is none either.
+        assert_eq!(prog.partial(0, 2, Some(0), &mut label_test("ax")).unwrap(), None);
+        assert_eq!(prog.partial(0, 2, Some(0), &mut label_test("ac")).unwrap(), None);
     }
 
     #[test]

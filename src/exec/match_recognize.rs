@@ -25,7 +25,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
+use datafusion::arrow::array::{
+    new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, TimestampMillisecondArray, UInt32Array,
+};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::{RowConverter, SortField};
@@ -99,6 +101,10 @@ pub struct MatchRecognizeSpec {
     pub after_match: AfterMatch,
     /// `WITHIN`: a match's last row is less than this after its first (ms).
     pub within_ms: Option<i64>,
+    /// `WITHIN .. EMIT TIMEOUTS` (only with `ONE ROW PER MATCH`): once the watermark reaches
+    /// a partial match's first row time plus `within_ms` and no match starts there, the
+    /// partial match is output with `MATCH_TIMED_OUT()` true.
+    pub emit_timeouts: bool,
     /// The input schema (all fields nullable).
     pub input_schema: SchemaRef,
     /// The output schema.
@@ -238,16 +244,19 @@ impl MatchRecognize {
             take_record_batch(&p.pending, &UInt32Array::from_iter_values(ids.iter().map(|&i| i as u32)))
         };
         let done = take(&idx[..n_final])?;
-        let rest = take(&idx[n_final..])?;
+        let rest = if n_final == idx.len() { self.empty() } else { take(&idx[n_final..])? };
         p.pending_times = idx[n_final..].iter().map(|&i| p.pending_times[i]).collect();
         p.pending = rest;
-        p.rows = concat_batches(&self.spec.input_schema, [&p.rows, &done])?;
+        p.rows = if p.rows.num_rows() == 0 { done } else { concat_batches(&self.spec.input_schema, [&p.rows, &done])? };
         p.dirty = true;
         Ok(())
     }
 
     /// Searches a partition for matches over its final rows; returns the output rows.
-    fn run(&self, p: &mut Partition, is_final: bool) -> Result<Vec<RecordBatch>> {
+    /// `clock` is the watermark `WITHIN` intervals expire by: at the end of input the last
+    /// watermark before the final one, so that partial matches still pending then fail
+    /// rather than time out.
+    fn run(&self, p: &mut Partition, is_final: bool, clock: i64) -> Result<Vec<RecordBatch>> {
         let spec = &self.spec;
         let avail = p.rows.num_rows();
         let mut out = Vec::new();
@@ -256,44 +265,19 @@ impl MatchRecognize {
             Some(_) => Some(millis(&spec.time, &p.rows)?),
             None => None,
         };
+        // ONE ROW PER MATCH matches not output yet: their measures are evaluated together.
+        let mut batched: Vec<(Vec<(usize, u16)>, u64)> = Vec::new();
         while p.start < avail {
             let start = p.start;
             let number = p.matches + 1;
             let partition_start = (p.base == 0).then_some(0);
-            let rows = &p.rows;
-            let verdicts = &p.verdicts;
-            let mut test = |var: u16, row: usize, path: &[(usize, u16)]| -> Result<Verdict> {
-                if let (Some(within), Some(times)) = (spec.within_ms, &times) {
-                    if times.value(row) - times.value(path[0].0) >= within {
-                        return Ok(Verdict::False);
-                    }
-                }
-                let Some(cond) = &spec.defines[var as usize] else { return Ok(Verdict::True) };
-                let verdict = match verdicts.get(var as usize).filter(|v| !v.is_empty()) {
-                    Some(v) => v[row],
-                    None => {
-                        let view = MatchView {
-                            rows,
-                            avail,
-                            is_final,
-                            path,
-                            position: path.len() - 1,
-                            match_number: number,
-                            var_names: &spec.var_names,
-                        };
-                        cond.conditions(&rows.slice(row, 1), &[view])?[0]
-                    }
-                };
-                Ok(match verdict {
-                    Some(true) => Verdict::True,
-                    Some(false) => Verdict::False,
-                    None => Verdict::NeedMore,
-                })
+            let mut test = |var: u16, row: usize, path: &[(usize, u16)]| {
+                self.test_row(p, times.as_ref(), var, row, path, avail, is_final, number)
             };
             // WITHIN: once the watermark is `within` past the start row, no row still to come
             // can join a match from it.
             let expired = match (spec.within_ms, &times) {
-                (Some(w), Some(t)) => self.watermark >= t.value(start).saturating_add(w),
+                (Some(w), Some(t)) => clock >= t.value(start).saturating_add(w),
                 _ => false,
             };
             let tail = if is_final {
@@ -303,12 +287,22 @@ impl MatchRecognize {
             } else {
                 Tail::Open
             };
-            match self.program.find(start, avail, tail, partition_start, &mut test)? {
+            let outcome = self.program.find(start, avail, tail, partition_start, &mut test)?;
+            match outcome {
                 Outcome::NeedMore => break,
+                Outcome::NoMatch if expired && spec.emit_timeouts => {
+                    if let Some(row) = self.timeout(p, times.as_ref(), start, number)? {
+                        self.flush(p, &mut batched, &mut out, (avail, is_final))?;
+                        out.push(row);
+                        p.matches = number;
+                    }
+                    p.start += 1;
+                }
                 Outcome::NoMatch => {
                     if spec.rows_per_match == RowsPerMatch::All(EmptyMatches::WithUnmatched)
                         && p.base + start as u64 >= p.covered
                     {
+                        self.flush(p, &mut batched, &mut out, (avail, is_final))?;
                         out.push(self.single_row_output(p, start, None)?);
                     }
                     p.start += 1;
@@ -316,6 +310,7 @@ impl MatchRecognize {
                 Outcome::Match(path, _) if path.is_empty() => {
                     // An empty match: the search resumes at the next row whatever the skip.
                     if spec.rows_per_match != RowsPerMatch::All(EmptyMatches::Omit) {
+                        self.flush(p, &mut batched, &mut out, (avail, is_final))?;
                         out.push(self.single_row_output(p, start, Some(number))?);
                     }
                     p.matches = number;
@@ -326,13 +321,17 @@ impl MatchRecognize {
                     if !is_final && last + self.lookahead >= avail {
                         break; // measures read rows after the match that are not final yet
                     }
-                    out.push(self.output(p, &path, &excluded, number, is_final)?);
+                    p.start = self.skip_target(&path, first, last)?;
                     p.matches = number;
                     p.covered = p.covered.max(p.base + last as u64 + 1);
-                    p.start = self.skip_target(&path, first, last)?;
+                    match spec.rows_per_match {
+                        RowsPerMatch::One => batched.push((path, number)),
+                        RowsPerMatch::All(_) => out.push(self.output_all(p, &path, &excluded, number, is_final)?),
+                    }
                 }
             }
         }
+        self.flush(p, &mut batched, &mut out, (avail, is_final))?;
         // Release rows no match can reach any more.
         let keep_from = p.start.saturating_sub(self.history).min(avail);
         if keep_from > 0 {
@@ -363,6 +362,75 @@ impl MatchRecognize {
         Ok(())
     }
 
+    /// Whether final row `row` satisfies variable `var`'s condition with `path` matched
+    /// so far, over the partition's rows `0..avail` (`is_final`: none follow).
+    #[allow(clippy::too_many_arguments)]
+    fn test_row(
+        &self,
+        p: &Partition,
+        times: Option<&TimestampMillisecondArray>,
+        var: u16,
+        row: usize,
+        path: &[(usize, u16)],
+        avail: usize,
+        is_final: bool,
+        match_number: u64,
+    ) -> Result<Verdict> {
+        let spec = &self.spec;
+        if let (Some(within), Some(times)) = (spec.within_ms, times) {
+            if times.value(row) - times.value(path[0].0) >= within {
+                return Ok(Verdict::False);
+            }
+        }
+        let Some(cond) = &spec.defines[var as usize] else { return Ok(Verdict::True) };
+        let verdict = match p.verdicts.get(var as usize).filter(|v| !v.is_empty()) {
+            Some(v) => v[row],
+            None => {
+                let view = MatchView {
+                    rows: &p.rows,
+                    avail,
+                    is_final,
+                    path,
+                    position: path.len() - 1,
+                    match_number,
+                    timed_out: false,
+                    var_names: &spec.var_names,
+                };
+                cond.conditions(&p.rows.slice(row, 1), &[view])?[0]
+            }
+        };
+        Ok(match verdict {
+            Some(true) => Verdict::True,
+            Some(false) => Verdict::False,
+            None => Verdict::NeedMore,
+        })
+    }
+
+    /// The output row of the partial match from `start` whose `WITHIN` interval has passed
+    /// (no match starts there), or `None` if no partial match was waiting for rows when the
+    /// interval ended. Only rows before `start`'s time plus the interval count, all final
+    /// by now, so the answer does not depend on when the watermark got here. The timed-out
+    /// match ends at its deadline: `NEXT` beyond it reads NULL.
+    fn timeout(
+        &self,
+        p: &Partition,
+        times: Option<&TimestampMillisecondArray>,
+        start: usize,
+        number: u64,
+    ) -> Result<Option<RecordBatch>> {
+        let (Some(within), Some(times)) = (self.spec.within_ms, times) else { return Ok(None) };
+        let deadline = times.value(start).saturating_add(within);
+        let ends = start + times.values()[start..].partition_point(|&t| t < deadline);
+        let partition_start = (p.base == 0).then_some(0);
+        let mut test = |var: u16, row: usize, path: &[(usize, u16)]| {
+            self.test_row(p, Some(times), var, row, path, ends, false, number)
+        };
+        match self.program.partial(start, ends, partition_start, &mut test)? {
+            Some(path) if !path.is_empty() => Ok(Some(self.output_one(p, &[(&path, number)], (ends, true), true)?)),
+            _ => Ok(None),
+        }
+    }
+
     fn skip_target(&self, path: &[(usize, u16)], first: usize, last: usize) -> Result<usize> {
         let (var, pick_last, clause) = match self.spec.after_match {
             AfterMatch::PastLastRow => return Ok(last + 1),
@@ -384,8 +452,62 @@ impl MatchRecognize {
         }
     }
 
-    /// The output rows of one match.
-    fn output(
+    /// Outputs the `batched` ONE ROW PER MATCH matches (in order) and empties it.
+    fn flush(
+        &self,
+        p: &Partition,
+        batched: &mut Vec<(Vec<(usize, u16)>, u64)>,
+        out: &mut Vec<RecordBatch>,
+        view: (usize, bool),
+    ) -> Result<()> {
+        if batched.is_empty() {
+            return Ok(());
+        }
+        let matches: Vec<(&[(usize, u16)], u64)> = batched.iter().map(|(path, n)| (path.as_slice(), *n)).collect();
+        out.push(self.output_one(p, &matches, view, false)?);
+        batched.clear();
+        Ok(())
+    }
+
+    /// The ONE ROW PER MATCH rows of non-empty `matches` (path, match number), one each,
+    /// with measures evaluated in one batch over the partition's rows `0..avail`
+    /// (`is_final`: none follow); `timed_out`: they are timed-out partial matches.
+    fn output_one(
+        &self,
+        p: &Partition,
+        matches: &[(&[(usize, u16)], u64)],
+        (avail, is_final): (usize, bool),
+        timed_out: bool,
+    ) -> Result<RecordBatch> {
+        let spec = &self.spec;
+        let n = matches.len();
+        let last_rows = UInt32Array::from_iter_values(matches.iter().map(|(path, _)| path[path.len() - 1].0 as u32));
+        let base = take_record_batch(&p.rows, &last_rows)?;
+        let mut columns =
+            spec.partition.iter().map(|k| Ok(k.evaluate(&base)?.into_array(n)?)).collect::<Result<Vec<ArrayRef>>>()?;
+        let views: Vec<MatchView> = matches
+            .iter()
+            .map(|&(path, number)| MatchView {
+                rows: &p.rows,
+                avail,
+                is_final,
+                path,
+                position: path.len() - 1,
+                match_number: number,
+                timed_out,
+                var_names: &spec.var_names,
+            })
+            .collect();
+        for m in &spec.measures {
+            let values =
+                m.evaluate(&base, &views)?.ok_or_else(|| Error::internal("a measure read a row that is not final"))?;
+            columns.push(values);
+        }
+        Ok(RecordBatch::try_new(spec.schema.clone(), columns)?)
+    }
+
+    /// The ALL ROWS PER MATCH rows of one match, without the rows matched inside `{- .. -}`.
+    fn output_all(
         &self,
         p: &Partition,
         path: &[(usize, u16)],
@@ -401,31 +523,21 @@ impl MatchRecognize {
             path,
             position,
             match_number: number,
+            timed_out: false,
             var_names: &spec.var_names,
         };
-        let (base, views, mut columns): (RecordBatch, Vec<MatchView>, Vec<ArrayRef>) = match spec.rows_per_match {
-            RowsPerMatch::One => {
-                let base = p.rows.slice(path[path.len() - 1].0, 1);
-                let keys =
-                    spec.partition.iter().map(|k| Ok(k.evaluate(&base)?.into_array(1)?)).collect::<Result<Vec<_>>>()?;
-                (base, vec![view(path.len() - 1)], keys)
-            }
-            RowsPerMatch::All(_) => {
-                let base = p.rows.slice(path[0].0, path.len());
-                let columns = base.columns().to_vec();
-                (base, (0..path.len()).map(view).collect(), columns)
-            }
-        };
+        let base = p.rows.slice(path[0].0, path.len());
+        let views: Vec<MatchView> = (0..path.len()).map(view).collect();
+        let mut columns = base.columns().to_vec();
         for m in &spec.measures {
             let values =
                 m.evaluate(&base, &views)?.ok_or_else(|| Error::internal("a measure read a row that is not final"))?;
             columns.push(values);
         }
         let out = RecordBatch::try_new(spec.schema.clone(), columns)?;
-        if excluded.is_empty() || spec.rows_per_match == RowsPerMatch::One {
+        if excluded.is_empty() {
             return Ok(out);
         }
-        // ALL ROWS PER MATCH leaves out rows matched inside {- .. -}.
         let keep: BooleanArray = path.iter().map(|(row, _)| Some(excluded.binary_search(row).is_err())).collect();
         Ok(filter_record_batch(&out, &keep)?)
     }
@@ -456,6 +568,7 @@ impl MatchRecognize {
                         path: &[],
                         position: 0,
                         match_number: number,
+                        timed_out: false,
                         var_names: &spec.var_names,
                     };
                     m.evaluate(&nulls, &[view])?.ok_or_else(|| Error::internal("an empty match read a row"))?
@@ -526,11 +639,18 @@ impl Operator for MatchRecognize {
             groups.entry(self.key_of(&key_rows, i)).or_default().push(i as u32);
         }
         for (key, ids) in groups {
-            let rows = take_record_batch(&batch, &UInt32Array::from(ids.clone()))?;
-            let fresh = self.new_partition();
-            let p = self.partitions.entry(key).or_insert(fresh);
-            p.pending = concat_batches(&self.spec.input_schema, [&p.pending, &rows])?;
+            if !self.partitions.contains_key(&key) {
+                let fresh = self.new_partition();
+                self.partitions.insert(key.clone(), fresh);
+            }
+            let p = self.partitions.get_mut(&key).expect("inserted above");
             p.pending_times.extend(ids.iter().map(|&i| times.value(i as usize)));
+            let rows = take_record_batch(&batch, &UInt32Array::from(ids))?;
+            p.pending = if p.pending.num_rows() == 0 {
+                rows
+            } else {
+                concat_batches(&self.spec.input_schema, [&p.pending, &rows])?
+            };
         }
         Ok(vec![])
     }
@@ -539,8 +659,9 @@ impl Operator for MatchRecognize {
         if watermark <= self.watermark {
             return Ok(vec![]);
         }
-        self.watermark = watermark;
         let is_final = watermark == i64::MAX;
+        let clock = if is_final { self.watermark } else { watermark };
+        self.watermark = watermark;
         let mut partitions = std::mem::take(&mut self.partitions);
         let mut out = Vec::new();
         let result = (|| -> Result<()> {
@@ -550,7 +671,7 @@ impl Operator for MatchRecognize {
                 let may_expire = self.spec.within_ms.is_some() && p.start < p.rows.num_rows();
                 if p.dirty || is_final || may_expire {
                     p.dirty = false;
-                    out.extend(self.run(p, is_final)?.into_iter().map(Chunk::inserts));
+                    out.extend(self.run(p, is_final, clock)?.into_iter().map(Chunk::inserts));
                 }
             }
             Ok(())
@@ -744,6 +865,52 @@ mod tests {
         // From 3 s on no row can join a match that started at 1 s: emitted without a next row.
         assert_eq!(text(&m.on_watermark(3 * S).unwrap()), vec!["+I 1 1"]);
         assert_eq!(m.held_rows(), 0);
+    }
+
+    /// "An A not followed by a B within 5 s", reporting timeouts.
+    const ABSENCE: &str = "MEASURES FIRST(ts) AS a_ts, COUNT(*) AS n, MATCH_TIMED_OUT() AS timed_out
+        PATTERN (A X*? B) WITHIN INTERVAL '5' SECOND EMIT TIMEOUTS DEFINE A AS v = 1, B AS v = 2";
+
+    #[test]
+    fn a_timeout_is_emitted_exactly_when_the_watermark_reaches_start_plus_interval() {
+        let (mut m, schema) = op(ABSENCE);
+        m.on_chunk(chunk(&schema, &[(1, 1, S, NONE), (1, 0, 2 * S, S)])).unwrap();
+        assert!(m.on_watermark(6 * S - 1).unwrap().is_empty(), "a B at 5.999 s could still complete it");
+        // A B at 6 s is too late for the A at 1 s (the last row must be < 1 s + 5 s).
+        m.on_chunk(chunk(&schema, &[(1, 2, 6 * S, 6 * S - 1)])).unwrap();
+        assert_eq!(text(&m.on_watermark(6 * S).unwrap()), vec!["+I 1 1970-01-01 00:00:01.000 2 true"]);
+        // A complete match reports false.
+        m.on_chunk(chunk(&schema, &[(1, 1, 10 * S, 6 * S), (1, 2, 12 * S, 10 * S)])).unwrap();
+        assert_eq!(text(&m.on_watermark(12 * S).unwrap()), vec!["+I 1 1970-01-01 00:00:10.000 2 false"]);
+        // At the end of input a partial match whose interval has not passed fails silently.
+        m.on_chunk(chunk(&schema, &[(1, 1, 20 * S, 12 * S), (1, 0, 22 * S, 20 * S)])).unwrap();
+        assert!(m.on_watermark(22 * S).unwrap().is_empty());
+        assert!(m.on_watermark(i64::MAX).unwrap().is_empty());
+    }
+
+    #[test]
+    fn timeouts_do_not_depend_on_how_far_the_watermark_jumps() {
+        // Rows beyond the deadline are already final when the watermark jumps past it: the
+        // timed-out match still holds only the rows before the deadline.
+        let (mut m, schema) = op(ABSENCE);
+        let rows = [(1, 1, S, NONE), (1, 0, 3 * S, S), (1, 0, 7 * S, 3 * S), (1, 2, 8 * S, 7 * S)];
+        m.on_chunk(chunk(&schema, &rows)).unwrap();
+        assert_eq!(text(&m.on_watermark(9 * S).unwrap()), vec!["+I 1 1970-01-01 00:00:01.000 2 true"]);
+    }
+
+    #[test]
+    fn snapshot_and_restore_keep_a_pending_timeout() {
+        let (mut a, schema) = op(ABSENCE);
+        a.on_chunk(chunk(&schema, &[(1, 1, S, NONE), (1, 0, 2 * S, S), (1, 0, 4 * S, 2 * S)])).unwrap();
+        assert!(a.on_watermark(4 * S).unwrap().is_empty());
+        let snap = a.snapshot().unwrap();
+        let expected = text(&a.on_watermark(6 * S).unwrap());
+        assert_eq!(expected, vec!["+I 1 1970-01-01 00:00:01.000 3 true"]);
+
+        let (mut b, _) = op(ABSENCE);
+        b.restore(&snap).unwrap();
+        assert!(b.on_watermark(6 * S - 1).unwrap().is_empty());
+        assert_eq!(text(&b.on_watermark(6 * S).unwrap()), expected);
     }
 
     #[test]

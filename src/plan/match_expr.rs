@@ -76,6 +76,8 @@ pub struct Names<'a> {
     pub columns: Vec<String>,
     /// The index of the event-time attribute among them (for `MATCH_ROWTIME()`).
     pub time: usize,
+    /// Whether `WITHIN .. EMIT TIMEOUTS` is given (for `MATCH_TIMED_OUT()`).
+    pub timeouts: bool,
 }
 
 impl Names<'_> {
@@ -236,7 +238,15 @@ impl Rewriter<'_, '_> {
             "PREV" | "NEXT" | "FIRST" | "LAST" | "CLASSIFIER" | "MATCH_NUMBER" | "MATCH_ROWTIME" | "FINAL"
             | "RUNNING" => {}
             "MATCH_TIMED_OUT" => {
-                return plan_err("MATCH_TIMED_OUT() needs WITHIN .. EMIT TIMEOUTS, which is not supported yet")
+                return if !self.names.timeouts {
+                    plan_err("MATCH_TIMED_OUT() needs WITHIN INTERVAL .. EMIT TIMEOUTS after the PATTERN")
+                } else if self.place != Place::Measure {
+                    plan_err("MATCH_TIMED_OUT() is only allowed in MEASURES")
+                } else if !call_args(f)?.is_empty() {
+                    plan_err("MATCH_TIMED_OUT() takes no arguments")
+                } else {
+                    Ok(Some(Slot::TimedOut))
+                };
             }
             "COUNT" | "SUM" | "AVG" | "MIN" | "MAX" => return self.aggregate(&name, f).map(Some),
             _ => return Ok(None),
@@ -347,5 +357,6 @@ fn with_final(slot: Slot, fin: bool) -> Slot {
         Slot::Classifier { .. } => Slot::Classifier { fin },
         Slot::Agg { func, vars, column, .. } => Slot::Agg { func, vars, column, fin },
         Slot::MatchNumber => Slot::MatchNumber,
+        Slot::TimedOut => Slot::TimedOut,
     }
 }

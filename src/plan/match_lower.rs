@@ -50,6 +50,7 @@ pub fn spec(node: &MatchRecognizeNode, props: &ExecutionProps) -> Result<MatchRe
         rows_per_match: node.rows_per_match,
         after_match: node.after_match,
         within_ms: node.within_ms,
+        emit_timeouts: node.emit_timeouts,
         input_schema: nullable(input),
         schema: nullable(&node.schema),
     })

@@ -23,7 +23,7 @@ use super::match_expr::{self, var_name, Names, Place, SlotExpr};
 use super::window_tvf::{interval_ms, is_time_attribute};
 use crate::exec::match_pattern::Pattern;
 use crate::exec::match_recognize::{AfterMatch, EmptyMatches, RowsPerMatch};
-use crate::sql::match_recognize::{SUBSET_MARK, WITHIN_MARK};
+use crate::sql::match_recognize::{SUBSET_MARK, TIMEOUTS_MARK, WITHIN_MARK};
 
 /// Most variables `PERMUTE` takes (its alternation has n! branches).
 const MAX_PERMUTE: usize = 5;
@@ -53,6 +53,8 @@ pub struct MatchRecognizeNode {
     pub after_match: AfterMatch,
     /// `WITHIN`: a match's last row is less than this after its first (ms).
     pub within_ms: Option<i64>,
+    /// `EMIT TIMEOUTS`: partial matches whose `WITHIN` interval passed are output too.
+    pub emit_timeouts: bool,
     /// Output schema.
     pub schema: DFSchemaRef,
     /// The clause as SQL, for EXPLAIN.
@@ -161,6 +163,7 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
 
     // WITHIN and SUBSET arrive as marked DEFINE entries (see crate::sql::match_recognize).
     let mut within_ms = None;
+    let mut emit_timeouts = false;
     let mut subsets: Vec<(String, Vec<u16>)> = Vec::new();
     let mut defined = Vec::new();
     for d in symbols {
@@ -171,6 +174,10 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
                 return plan_err(format!("WITHIN {}: the interval must be positive", d.definition));
             }
             within_ms = Some(ms);
+            continue;
+        }
+        if marked(&d.symbol, TIMEOUTS_MARK) {
+            emit_timeouts = true;
             continue;
         }
         if let ast::Expr::Function(f) = &d.definition {
@@ -210,6 +217,7 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
         subsets: &subsets,
         columns: in_schema.fields().iter().map(|f| f.name().clone()).collect(),
         time: time_index,
+        timeouts: emit_timeouts,
     };
     let mut defines: Vec<Option<SlotExpr>> = vec![None; var_names.len()];
     for d in &defined {
@@ -240,6 +248,16 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
         Some(Rpm::AllRows(Some(EmptyMatchesMode::Omit))) => RowsPerMatch::All(EmptyMatches::Omit),
         Some(Rpm::AllRows(Some(EmptyMatchesMode::WithUnmatched))) => RowsPerMatch::All(EmptyMatches::WithUnmatched),
     };
+    if emit_timeouts && within_ms.is_none() {
+        return plan_err(
+            "EMIT TIMEOUTS needs WITHIN INTERVAL .. before it: the time after which a partial match times out",
+        );
+    }
+    if emit_timeouts && rows_per_match != RowsPerMatch::One {
+        return plan_err(
+            "WITHIN .. EMIT TIMEOUTS needs ONE ROW PER MATCH: a timed-out partial match is output as one row",
+        );
+    }
     if rows_per_match == RowsPerMatch::All(EmptyMatches::WithUnmatched) && has_exclusion(&pattern) {
         return plan_err("WITH UNMATCHED ROWS cannot be combined with an exclusion {- .. -} (SQL:2016)");
     }
@@ -283,8 +301,8 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
         fields.push(Field::new(name, m.expr.get_type(&m.schema(&in_schema)?)?, true));
     }
     let schema = Arc::new(DFSchema::from_unqualified_fields(fields.into(), Default::default())?);
-    let text =
-        describe(&pattern_text, &partition, &planned_measures, rows_per_match, after_match, &var_names, within_ms);
+    let within = within_ms.map(|w| (w, emit_timeouts));
+    let text = describe(&pattern_text, &partition, &planned_measures, rows_per_match, after_match, &var_names, within);
     let node = MatchRecognizeNode {
         input,
         partition,
@@ -297,6 +315,7 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
         rows_per_match,
         after_match,
         within_ms,
+        emit_timeouts,
         schema,
         text,
         pattern_text,
@@ -313,7 +332,7 @@ fn describe(
     rows: RowsPerMatch,
     after: AfterMatch,
     vars: &[String],
-    within_ms: Option<i64>,
+    within: Option<(i64, bool)>,
 ) -> String {
     let partition = partition.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(", ");
     let measures = measures.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(", ");
@@ -329,7 +348,11 @@ fn describe(
         AfterMatch::ToFirst(v) => format!("TO FIRST {}", vars[v as usize]),
         AfterMatch::ToLast(v) => format!("TO LAST {}", vars[v as usize]),
     };
-    let within = within_ms.map(|w| format!(" WITHIN {}", super::window::ms(w))).unwrap_or_default();
+    let within = within
+        .map(|(w, timeouts)| {
+            format!(" WITHIN {}{}", super::window::ms(w), if timeouts { " EMIT TIMEOUTS" } else { "" })
+        })
+        .unwrap_or_default();
     format!(
         "PATTERN ({pattern}){within}, partition=[{partition}], measures=[{measures}], {rows}, AFTER MATCH SKIP {skip}"
     )

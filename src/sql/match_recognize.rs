@@ -7,6 +7,9 @@
 //! PATTERN (..) WITHIN INTERVAL '1' HOUR  SUBSET U = (A, B)  DEFINE ..
 //!   →  PATTERN (..) DEFINE "__wavecrest_within" AS INTERVAL '1' HOUR,
 //!                          U AS "__wavecrest_subset"(A, B), ..
+//! PATTERN (..) WITHIN INTERVAL '5' MINUTE EMIT TIMEOUTS  DEFINE ..
+//!   →  PATTERN (..) DEFINE "__wavecrest_within" AS INTERVAL '5' MINUTE,
+//!                          "__wavecrest_timeouts" AS TRUE, ..
 //! ```
 //!
 //! The planner ([`crate::plan::match_recognize`]) takes the marked `DEFINE` entries back
@@ -18,6 +21,8 @@ use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 pub const SUBSET_MARK: &str = "__wavecrest_subset";
 /// The marker variable of a `WITHIN` interval moved into `DEFINE`.
 pub const WITHIN_MARK: &str = "__wavecrest_within";
+/// The marker variable of `EMIT TIMEOUTS` moved into `DEFINE`.
+pub const TIMEOUTS_MARK: &str = "__wavecrest_timeouts";
 
 fn is_word(t: &Token, w: &str) -> bool {
     matches!(t, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w))
@@ -75,12 +80,17 @@ fn rewrite_body(body: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
     let body = wrap_exclusions(&wrap_final_running(body));
     // Top-level clause boundaries.
     let mut depth = 0usize;
-    let (mut within, mut subset, mut define) = (None, None, None);
+    let (mut within, mut subset, mut define, mut emit) = (None, None, None, None);
+    let next = |i: usize| body[i + 1..].iter().position(significant).map(|p| i + 1 + p);
     for (i, t) in body.iter().enumerate() {
         match t.token {
             Token::LParen => depth += 1,
             Token::RParen => depth = depth.saturating_sub(1),
             _ if depth == 0 && is_word(&t.token, "WITHIN") => within = within.or(Some(i)),
+            _ if depth == 0 && is_word(&t.token, "EMIT") && emit.is_none() => {
+                // `EMIT TIMEOUTS`: the index of EMIT and of TIMEOUTS.
+                emit = next(i).filter(|&n| is_word(&body[n].token, "TIMEOUTS")).map(|n| (i, n));
+            }
             _ if depth == 0 && is_word(&t.token, "SUBSET") => subset = subset.or(Some(i)),
             _ if depth == 0 && is_word(&t.token, "DEFINE") => define = define.or(Some(i)),
             _ => {}
@@ -89,7 +99,9 @@ fn rewrite_body(body: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
     let Some(define) = define else { return body };
     let mut moved: Vec<TokenWithSpan> = Vec::new();
     let mut cut = vec![false; body.len()];
-    let clause_end = |from: usize| [within, subset, Some(define)].into_iter().flatten().filter(|&x| x > from).min();
+    let clause_end = |from: usize| {
+        [within, subset, emit.map(|e| e.0), Some(define)].into_iter().flatten().filter(|&x| x > from).min()
+    };
     if let Some(w) = within.filter(|&w| w < define) {
         let end = clause_end(w).unwrap_or(define);
         let span = body[w].span;
@@ -98,6 +110,14 @@ fn rewrite_body(body: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
         moved.extend(body[w + 1..end].iter().cloned());
         moved.push(TokenWithSpan::new(Token::Comma, span));
         cut[w..end].iter_mut().for_each(|c| *c = true);
+    }
+    if let Some((e, timeouts)) = emit.filter(|&(_, t)| t < define) {
+        let span = body[e].span;
+        moved.push(TokenWithSpan::new(Token::make_word(TIMEOUTS_MARK, Some('"')), span));
+        moved.push(TokenWithSpan::new(Token::make_keyword("AS"), span));
+        moved.push(TokenWithSpan::new(Token::make_keyword("TRUE"), span));
+        moved.push(TokenWithSpan::new(Token::Comma, span));
+        cut[e..=timeouts].iter_mut().for_each(|c| *c = true);
     }
     if let Some(s) = subset.filter(|&s| s < define) {
         let end = clause_end(s).unwrap_or(define);
@@ -207,6 +227,16 @@ mod tests {
             "SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts MEASURES FINAL(LAST(A.x)) AS l, RUNNING(COUNT(*)) AS n \
              PATTERN (A B) DEFINE \"__wavecrest_within\" AS INTERVAL '1' HOUR, U AS \"__wavecrest_subset\"(A, B), \
              V AS \"__wavecrest_subset\"(B), A AS x > 0)";
+        assert_eq!(rewrite(sql), squeeze(expected));
+    }
+
+    #[test]
+    fn moves_emit_timeouts_into_define() {
+        let sql = "SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts MEASURES A.x AS a \
+                   PATTERN (A B) WITHIN INTERVAL '5' MINUTE EMIT TIMEOUTS DEFINE A AS x > 0)";
+        let expected = "SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts MEASURES A.x AS a PATTERN (A B) \
+                        DEFINE \"__wavecrest_within\" AS INTERVAL '5' MINUTE, \"__wavecrest_timeouts\" AS TRUE, \
+                        A AS x > 0)";
         assert_eq!(rewrite(sql), squeeze(expected));
     }
 

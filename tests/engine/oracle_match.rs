@@ -79,7 +79,17 @@ impl Pat {
 /// Every match of `p` from `pos` over `rows`, in preference order: (end, variables).
 /// `test(var, row)` says whether the row satisfies the variable.
 fn matches(p: &Pat, pos: usize, n: usize, test: &dyn Fn(u8, usize) -> bool) -> Vec<(usize, Vec<u8>)> {
+    outcomes(p, pos, n, test, false)
+}
+
+/// End of a partial match that ran out of rows (`open`).
+const WAITING: usize = usize::MAX;
+
+/// [`matches`]; with `open`, rows may follow row `n - 1`, and a thread that needs one
+/// is listed in its place in preference order as `(WAITING, variables so far)`.
+fn outcomes(p: &Pat, pos: usize, n: usize, test: &dyn Fn(u8, usize) -> bool, open: bool) -> Vec<(usize, Vec<u8>)> {
     match p {
+        Pat::Var(_) if open && pos >= n => vec![(WAITING, vec![])],
         Pat::Var(v) => {
             if pos < n && test(*v, pos) {
                 vec![(pos + 1, vec![*v])]
@@ -92,7 +102,11 @@ fn matches(p: &Pat, pos: usize, n: usize, test: &dyn Fn(u8, usize) -> bool) -> V
             for q in ps {
                 let mut next = Vec::new();
                 for (end, vars) in acc {
-                    for (e2, v2) in matches(q, end, n, test) {
+                    if end == WAITING {
+                        next.push((end, vars));
+                        continue;
+                    }
+                    for (e2, v2) in outcomes(q, end, n, test, open) {
                         let mut all = vars.clone();
                         all.extend(v2);
                         next.push((e2, all));
@@ -102,28 +116,30 @@ fn matches(p: &Pat, pos: usize, n: usize, test: &dyn Fn(u8, usize) -> bool) -> V
             }
             acc
         }
-        Pat::Alt(ps) => ps.iter().flat_map(|q| matches(q, pos, n, test)).collect(),
-        Pat::Rep { inner, min, max, greedy } => repeat(inner, *min, *max, *greedy, 0, pos, n, test),
+        Pat::Alt(ps) => ps.iter().flat_map(|q| outcomes(q, pos, n, test, open)).collect(),
+        Pat::Rep { inner, min, max, greedy } => repeat(inner, (*min, *max, *greedy), 0, pos, n, test, open),
     }
 }
 
 /// `inner` repeated, `done` iterations so far.
-#[allow(clippy::too_many_arguments)]
 fn repeat(
     inner: &Pat,
-    min: u32,
-    max: Option<u32>,
-    greedy: bool,
+    (min, max, greedy): (u32, Option<u32>, bool),
     done: u32,
     pos: usize,
     n: usize,
     test: &dyn Fn(u8, usize) -> bool,
+    open: bool,
 ) -> Vec<(usize, Vec<u8>)> {
     let more = || {
         let mut out = Vec::new();
         if max.is_none_or(|m| done < m) {
-            for (end, vars) in matches(inner, pos, n, test) {
-                for (e2, v2) in repeat(inner, min, max, greedy, done + 1, end, n, test) {
+            for (end, vars) in outcomes(inner, pos, n, test, open) {
+                if end == WAITING {
+                    out.push((end, vars));
+                    continue;
+                }
+                for (e2, v2) in repeat(inner, (min, max, greedy), done + 1, end, n, test, open) {
                     let mut all = vars.clone();
                     all.extend(v2);
                     out.push((e2, all));
@@ -184,6 +200,85 @@ fn reference(
     out
 }
 
+/// The reference's output for one partition with `WITHIN within_s EMIT TIMEOUTS`, ONE ROW
+/// PER MATCH, for patterns without empty matches: (first id, rows, timed out, match number)
+/// per output row. When no match starts at a row, the first partial match (in preference
+/// order) still waiting for rows before the interval's end is a timeout if the last
+/// watermark before the end of input (`last_watermark_s`) reached that end.
+fn reference_timeouts(
+    p: &Pat,
+    labels: &[(i64, char)],
+    defined: &[u8],
+    past_last_row: bool,
+    within_s: i64,
+    last_watermark_s: f64,
+) -> Vec<(i64, usize, bool, i64)> {
+    let n = labels.len();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut number = 0;
+    while start < n {
+        let satisfies = |v: u8, row: usize| !defined.contains(&v) || labels[row].1 == (b'a' + v) as char;
+        let test = |v: u8, row: usize| labels[row].0 - labels[start].0 < within_s && satisfies(v, row);
+        match matches(p, start, n, &test).into_iter().next() {
+            Some((end, vars)) => {
+                number += 1;
+                out.push((labels[start].0, vars.len(), false, number));
+                start = if past_last_row { end } else { start + 1 };
+            }
+            None => {
+                let deadline = labels[start].0 + within_s;
+                if (deadline as f64) <= last_watermark_s {
+                    let ends = start + labels[start..].iter().take_while(|l| l.0 < deadline).count();
+                    let first = outcomes(p, start, ends, &satisfies, true).into_iter().next();
+                    if let Some((WAITING, vars)) = first {
+                        number += 1;
+                        out.push((labels[start].0, vars.len(), true, number));
+                    }
+                }
+                start += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Feeds `rows` to `op` in batches of `splits` sizes (cycled), the watermark before each
+/// row being the largest time so far minus the delay, and a watermark after each batch;
+/// then the final watermark. Returns the output and the last watermark before the final.
+fn feed(op: &mut dyn Operator, rows: &[(i64, i64, char, i64)], splits: &[usize]) -> (Vec<Chunk>, i64) {
+    let mut out = Vec::new();
+    let mut max_seen: Option<i64> = None;
+    let (mut i, mut s) = (0, 0);
+    while i < rows.len() {
+        let size = splits[s % splits.len()].min(rows.len() - i);
+        s += 1;
+        let part = &rows[i..i + size];
+        let mut wms = Vec::new();
+        for r in part {
+            wms.push(max_seen.map_or(i64::MIN, |m| m - DELAY_MS));
+            max_seen = Some(max_seen.map_or(r.3, |m| m.max(r.3)));
+        }
+        out.extend(op.on_chunk(chunk(&ev_schema(), part, &wms)).unwrap());
+        if let Some(m) = max_seen {
+            out.extend(op.on_watermark(m - DELAY_MS).unwrap());
+        }
+        i += size;
+    }
+    out.extend(op.on_watermark(i64::MAX).unwrap());
+    (out, max_seen.map_or(i64::MIN, |m| m - DELAY_MS))
+}
+
+fn ev_schema() -> Arc<datafusion::arrow::datatypes::Schema> {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, true),
+        Field::new("id", DataType::Int64, true),
+        Field::new("c", DataType::Utf8, true),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+    ]))
+}
+
 fn pattern_strategy() -> impl Strategy<Value = Pat> {
     let leaf = (0u8..3).prop_map(Pat::Var);
     leaf.prop_recursive(3, 12, 3, |inner| {
@@ -223,11 +318,16 @@ fn rows_strategy() -> impl Strategy<Value = (Rows, Vec<usize>)> {
 }
 
 fn operator(sql_pattern: &str, within: &str, defines: &str, skip: &str) -> Box<dyn Operator> {
+    let shape = "MEASURES CLASSIFIER() AS cls, MATCH_NUMBER() AS mn ALL ROWS PER MATCH";
+    operator_with(shape, sql_pattern, within, defines, skip)
+}
+
+fn operator_with(shape: &str, sql_pattern: &str, within: &str, defines: &str, skip: &str) -> Box<dyn Operator> {
     let mut planner = Planner::new();
     let sql = format!(
         "CREATE TABLE ev (k BIGINT, id BIGINT, c VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values');
          SELECT * FROM ev MATCH_RECOGNIZE (PARTITION BY k ORDER BY ts
-           MEASURES CLASSIFIER() AS cls, MATCH_NUMBER() AS mn ALL ROWS PER MATCH AFTER MATCH SKIP {skip}
+           {shape} AFTER MATCH SKIP {skip}
            PATTERN ({sql_pattern}){within} DEFINE {defines});"
     );
     let stmts = parse_statements(&sql).unwrap();
@@ -328,6 +428,49 @@ proptest! {
             let expected = reference(&pattern, &labels, &defined, past_last_row, within_s);
             let got = actual.remove(&k).unwrap_or_default();
             prop_assert_eq!(got, expected, "pattern {} over {:?}", pattern.sql(), labels);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10 * super::oracle::cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn timeouts_equal_the_reference_matcher(
+        pattern in pattern_strategy().prop_filter("no empty matches", |p| p.min_rows() > 0),
+        (rows, splits) in rows_strategy(),
+        undefined in 0u8..4,
+        past_last_row in any::<bool>(),
+        within_s in 1i64..6,
+    ) {
+        let mut vars = Vec::new();
+        pattern.vars(&mut vars);
+        let defined: Vec<u8> = vars.iter().copied().filter(|v| *v != undefined || vars.len() == 1).collect();
+        let defines = defined
+            .iter()
+            .map(|v| format!("{} AS c = '{}'", (b'A' + v) as char, (b'a' + v) as char))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let skip = if past_last_row { "PAST LAST ROW" } else { "TO NEXT ROW" };
+        let within = format!(" WITHIN INTERVAL '{within_s}' SECOND EMIT TIMEOUTS");
+        let shape = "MEASURES FIRST(id) AS f, COUNT(*) AS n, MATCH_TIMED_OUT() AS t, MATCH_NUMBER() AS mn";
+        let mut op = operator_with(shape, &pattern.sql(), &within, &defines, skip);
+        let (out, last_watermark) = feed(op.as_mut(), &rows, &splits);
+        prop_assert_eq!(op.late_rows(), 0);
+
+        // op, k, f, n, t, mn
+        let mut actual: BTreeMap<i64, Vec<(i64, usize, bool, i64)>> = BTreeMap::new();
+        for r in chunks_to_strings(&out).unwrap() {
+            let row = (r[2].parse().unwrap(), r[3].parse().unwrap(), r[4].parse().unwrap(), r[5].parse().unwrap());
+            actual.entry(r[1].parse().unwrap()).or_default().push(row);
+        }
+        for k in 0..2 {
+            let mut labels: Vec<(i64, char)> = rows.iter().filter(|r| r.0 == k).map(|r| (r.1, r.2)).collect();
+            labels.sort();
+            let last_s = last_watermark as f64 / 1000.0;
+            let expected = reference_timeouts(&pattern, &labels, &defined, past_last_row, within_s, last_s);
+            let got = actual.remove(&k).unwrap_or_default();
+            prop_assert_eq!(got, expected, "pattern {} over {:?}, last watermark {}", pattern.sql(), labels, last_s);
         }
     }
 }
