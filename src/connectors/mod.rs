@@ -59,6 +59,29 @@ pub trait Source: Send {
     fn schema(&self) -> SchemaRef;
     /// Waits for the next event.
     async fn next(&mut self) -> Result<SourceEvent>;
+
+    /// The position after the last event `next` returned, as bytes that [`Source::seek`] of a
+    /// source opened from the same table definition accepts; `None` if this source cannot
+    /// resume from a position (then a job reading it cannot be checkpointed).
+    fn offset(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Moves to a position returned by [`Source::offset`], before the first `next`: the
+    /// events that follow are those that followed when the offset was taken.
+    fn seek(&mut self, offset: &[u8]) -> Result<()> {
+        let _ = offset;
+        Err(crate::error::Error::internal("this source cannot seek"))
+    }
+}
+
+/// Reads a little-endian `u64` at word `i` of an offset written by a source.
+pub fn offset_word(offset: &[u8], i: usize) -> Result<u64> {
+    offset
+        .get(i * 8..i * 8 + 8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_le_bytes)
+        .ok_or_else(|| crate::error::Error::internal(format!("source offset too short ({} bytes)", offset.len())))
 }
 
 /// What to do with an input row that cannot be decoded (`'on-error'` option).
