@@ -67,7 +67,16 @@ pub async fn run_source(
         }
         if let Some(t) = triggers.as_mut() {
             let mut stop = false;
-            while let Ok(trigger) = t.try_recv() {
+            loop {
+                let trigger = match t.try_recv() {
+                    Ok(trigger) => trigger,
+                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                    // The coordinator is gone (it failed): stop like a cancelled job.
+                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                        stop = true;
+                        break;
+                    }
+                };
                 let (Trigger::Checkpoint(id) | Trigger::Stop(id)) = trigger;
                 stop |= matches!(trigger, Trigger::Stop(_));
                 let state = SourceState {
