@@ -496,6 +496,19 @@ mod tests {
         Options::new(map)
     }
 
+    #[tokio::test]
+    async fn resumes_from_any_offset_with_the_same_rows() {
+        let c = ctx(vec![Field::new("id", DataType::Int64, false), Field::new("x", DataType::Float64, true)], 300);
+        let o = options(&[
+            ("number-of-rows", "2000"),
+            ("fields.id.kind", "sequence"),
+            ("fields.id.start", "1"),
+            ("fields.id.end", "5000"),
+            ("fields.x.null-rate", "0.2"),
+        ]);
+        crate::connectors::resume_check::assert_resumes_anywhere(|| open(&o, &c).unwrap()).await;
+    }
+
     async fn drain(mut source: Box<dyn Source>) -> Vec<RecordBatch> {
         let mut batches = Vec::new();
         while let SourceEvent::Batch(b) = source.next().await.unwrap() {

@@ -127,3 +127,36 @@ pub struct SourceContext {
     /// Preferred number of rows per batch.
     pub batch_size: usize,
 }
+
+/// Checks shared by the sources' tests.
+#[cfg(test)]
+pub(crate) mod resume_check {
+    use super::{Source, SourceEvent};
+    use datafusion::arrow::record_batch::RecordBatch;
+
+    /// Batches until `End` (or `Idle`, for unbounded sources whose input is all there).
+    async fn rest(source: &mut dyn Source) -> Vec<RecordBatch> {
+        let mut out = Vec::new();
+        while let SourceEvent::Batch(b) = source.next().await.expect("reads") {
+            out.push(b);
+        }
+        out
+    }
+
+    /// For every batch boundary of a source made by `open`: a fresh source sought to the
+    /// offset recorded there returns exactly the batches the first one returns after it.
+    pub async fn assert_resumes_anywhere(open: impl Fn() -> Box<dyn Source>) {
+        let expected = rest(open().as_mut()).await;
+        assert!(expected.len() > 1, "the input should span several batches");
+        let mut source = open();
+        for k in 0..=expected.len() {
+            let offset = source.offset().expect("records offsets");
+            let mut resumed = open();
+            resumed.seek(&offset).expect("seeks");
+            assert_eq!(rest(resumed.as_mut()).await, expected[k..], "resumed after {k} batches");
+            if k < expected.len() {
+                assert!(matches!(source.next().await.expect("reads"), SourceEvent::Batch(b) if b == expected[k]));
+            }
+        }
+    }
+}

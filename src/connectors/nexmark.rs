@@ -765,6 +765,17 @@ mod tests {
 
     const TS: DataType = DataType::Timestamp(TimeUnit::Millisecond, None);
 
+    #[tokio::test]
+    async fn resumes_from_any_offset_with_the_same_events() {
+        let c = ctx(&[("auction", DataType::Int64), ("price", DataType::Int64), ("date_time", TS)], 700);
+        let o = options(&[
+            ("nexmark.events", "5000"),
+            ("nexmark.out-of-orderness", "2s"),
+            ("nexmark.late-fraction", "0.1"),
+        ]);
+        crate::connectors::resume_check::assert_resumes_anywhere(|| open(&o, &c).unwrap()).await;
+    }
+
     #[test]
     fn same_seed_same_batches_other_seed_differs() {
         for table in ["bid", "auction", "person"] {

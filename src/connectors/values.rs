@@ -55,3 +55,31 @@ impl Source for ValuesSource {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+    use crate::connectors::OnError;
+
+    #[tokio::test]
+    async fn resumes_after_the_batches_already_returned() {
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
+        let rows: Vec<RecordBatch> = (0..4)
+            .map(|i| RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![i]))]).unwrap())
+            .collect();
+        let ctx = SourceContext {
+            table: "t".into(),
+            schema,
+            on_error: OnError::Fail,
+            counters: Arc::default(),
+            batch_size: 10,
+        };
+        let options = Options::new(Default::default());
+        crate::connectors::resume_check::assert_resumes_anywhere(|| open(&options, &ctx, rows.clone()).unwrap()).await;
+    }
+}

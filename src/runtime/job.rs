@@ -248,7 +248,10 @@ pub async fn run_checkpointed_job(
 async fn complete_finished(checkpoint: Checkpoint, queries: Vec<JobQuery>) -> Result<()> {
     eprintln!("wavecrest: the state directory holds a finished run (checkpoint {}): nothing left to do", checkpoint.id);
     for (qi, mut q) in queries.into_iter().enumerate() {
-        q.sink.restore(checkpoint.sinks.get(&qi).map(Vec::as_slice))?;
+        let state = checkpoint.sinks.get(&qi).ok_or_else(|| {
+            Error::internal(format!("finished checkpoint {} has no state for query {qi}", checkpoint.id))
+        })?;
+        q.sink.restore(Some(state))?;
         q.sink.finish().await?;
     }
     Ok(())

@@ -62,7 +62,12 @@ fn committed(dir: &Path) -> Vec<String> {
 
 /// The newest checkpoint id in `st/`, 0 if none.
 fn newest_checkpoint(dir: &Path) -> u64 {
-    std::fs::read_dir(dir.join("st")).map_or(0, |entries| {
+    newest_checkpoint_in(&dir.join("st"))
+}
+
+/// The newest checkpoint id in the state folder `state`, 0 if none.
+fn newest_checkpoint_in(state: &Path) -> u64 {
+    std::fs::read_dir(state).map_or(0, |entries| {
         entries
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter_map(|n| n.strip_prefix("chk-")?.strip_suffix(".json")?.parse().ok())
@@ -277,4 +282,75 @@ fn a_changed_query_starts_from_scratch_with_a_warning() {
     let stderr = run_to_end(dir.path(), &["--state-dir", "st"]);
     assert!(stderr.contains("warning: the queries or their parallelism changed"), "{stderr}");
     assert_eq!(committed(dir.path()), ["10", "20", "30", "40", "50"]);
+}
+
+/// The library: a job over a `memory` table stopped with a final checkpoint resumes in a new
+/// session whose producer replays the same log: open windows come back from the checkpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_table_job_resumes_its_open_windows_in_a_new_session() {
+    use datafusion::arrow::array::{Int64Array, RecordBatch, TimestampMillisecondArray};
+    use std::sync::Arc;
+    use wavecrest::runtime::Cancel;
+    use wavecrest::{Output, Session};
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("out");
+    let sql = format!(
+        "CREATE TABLE live (k BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'memory');
+         CREATE TABLE o (window_start TIMESTAMP(3), k BIGINT, n BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+         INSERT INTO o SELECT window_start, k, COUNT(*) FROM TABLE(TUMBLE(TABLE live, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+         GROUP BY window_start, window_end, k;",
+        out.display()
+    );
+    // Rows at 1 s .. 25 s, then (second run only) 31 s .. 45 s.
+    let first: Vec<(i64, i64)> = (1..=25).map(|s| (s % 2, s * 1000)).collect();
+    let second: Vec<(i64, i64)> = (31..=45).map(|s| (s % 2, s * 1000)).collect();
+    let run = |rows: Vec<Vec<(i64, i64)>>| {
+        let sql = sql.clone();
+        let state = dir.path().join("state");
+        async move {
+            let mut session = Session::new();
+            session.enable_checkpoints(state.clone(), Some(Duration::from_millis(30)));
+            let queries: Vec<_> = session.sql(&sql).expect("sql").into_iter().filter_map(Output::continuous).collect();
+            let log = session.memory_table("live").expect("memory table");
+            let schema = session.planner().table("live").expect("table").physical_schema.clone();
+            for part in &rows {
+                let (k, ts): (Vec<i64>, Vec<i64>) = part.iter().copied().unzip();
+                let batch = RecordBatch::try_new(
+                    schema.clone(),
+                    vec![Arc::new(Int64Array::from(k)), Arc::new(TimestampMillisecondArray::from(ts))],
+                )
+                .expect("batch");
+                log.push(batch).expect("push");
+            }
+            let cancel = Cancel::new();
+            let job = session.run(queries, |_| unreachable!("no SELECT to the client"), false, cancel.clone());
+            let stop = async {
+                let before = newest_checkpoint_in(&state);
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while newest_checkpoint_in(&state) < before + 2 {
+                    assert!(Instant::now() < deadline, "no checkpoints within 30 s");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                cancel.cancel();
+            };
+            let (result, ()) = tokio::join!(job, stop);
+            result.expect("runs until stopped");
+        }
+    };
+    run(vec![first.clone()]).await;
+    let after_first = committed(dir.path());
+    // [0,10) and [10,20) fired (the watermark reached 25 s); [20,30) is open.
+    assert_eq!(after_first.len(), 4, "{after_first:?}");
+    run(vec![first, second]).await;
+    let mut expected: Vec<String> = Vec::new();
+    for (start, end) in [(0, 10), (10, 20), (20, 30), (30, 40)] {
+        for k in 0..2 {
+            let n = (1..=45).filter(|s| (25 >= *s || *s >= 31) && (start..end).contains(s) && s % 2 == k).count();
+            expected.push(format!("1970-01-01 00:00:{start:02}.000,{k},{n}"));
+        }
+    }
+    expected.sort();
+    assert_eq!(committed(dir.path()), expected, "[20,30) counts rows of both runs, once");
 }
