@@ -89,11 +89,21 @@ impl Output {
     }
 }
 
-/// What identifies a job for its checkpoints: each statement's target and plan, and the
-/// parallelism. A checkpoint is only restored into a job with the same fingerprint.
-fn fingerprint(statements: &[Continuous], parallelism: usize) -> String {
+/// What identifies a job for its checkpoints: each statement's target and plan, the options
+/// and columns of the tables it reads and writes (offsets and part files only make sense for
+/// the same inputs and outputs), and the parallelism. A checkpoint is only restored into a
+/// job with the same fingerprint.
+fn fingerprint(statements: &[Continuous], parallelism: usize, planner: &Planner) -> String {
     let mut text = format!("parallelism {parallelism}\n");
+    let table = |name: &str| match planner.table(name) {
+        Some(t) => format!("table {name} {:?} {:?}\n", t.ddl.options, t.physical_schema.fields()),
+        None => format!("table {name}\n"),
+    };
     for s in statements {
+        text.push_str(&table(&s.plan.source));
+        if let Target::Table(t) = &s.target {
+            text.push_str(&table(t));
+        }
         text.push_str(&format!("target {:?}\n{}", s.target, s.plan.explain(parallelism)));
     }
     text
@@ -523,9 +533,10 @@ impl Session {
         allow_stdin: bool,
     ) -> Result<PreparedJob> {
         let metrics = Arc::new(JobMetrics::default());
-        let checkpoints = self
-            .checkpoint_config()
-            .map(|config| JobCheckpoints { config, fingerprint: fingerprint(&statements, self.parallelism()) });
+        let checkpoints = self.checkpoint_config().map(|config| JobCheckpoints {
+            config,
+            fingerprint: fingerprint(&statements, self.parallelism(), &self.planner),
+        });
         let tables: BTreeSet<String> = statements.iter().map(|s| s.plan.source.clone()).collect();
         let mut sources = BTreeMap::new();
         let mut side_outputs = SideOutputs::new();

@@ -280,8 +280,14 @@ fn a_changed_query_starts_from_scratch_with_a_warning() {
     assert_eq!(committed(dir.path()), ["1", "2", "3", "4", "5"]);
     std::fs::write(dir.path().join("q.sql"), sql(10)).expect("write");
     let stderr = run_to_end(dir.path(), &["--state-dir", "st"]);
-    assert!(stderr.contains("warning: the queries or their parallelism changed"), "{stderr}");
+    assert!(stderr.contains("warning: the queries, their tables or their parallelism changed"), "{stderr}");
     assert_eq!(committed(dir.path()), ["10", "20", "30", "40", "50"]);
+    // A changed source option changes the job too (the offsets would not fit it).
+    std::fs::write(dir.path().join("q.sql"), sql(10).replace("'number-of-rows' = '5'", "'number-of-rows' = '3'"))
+        .expect("write");
+    let stderr = run_to_end(dir.path(), &["--state-dir", "st"]);
+    assert!(stderr.contains("warning: the queries, their tables or their parallelism changed"), "{stderr}");
+    assert_eq!(committed(dir.path()), ["10", "20", "30"]);
 }
 
 /// The library: a job over a `memory` table stopped with a final checkpoint resumes in a new

@@ -18,7 +18,7 @@ pub enum Start {
 }
 
 /// Reads the newest checkpoint of `store` and decides: resume it if it was taken by the same
-/// job (`fingerprint`: plans and parallelism), else start from scratch with a warning on
+/// job (`fingerprint`: plans, tables and parallelism), else start from scratch with a warning on
 /// stderr, as the old state cannot be mapped onto different operators.
 pub fn decide(store: &CheckpointStore, fingerprint: &str) -> Result<Start> {
     let next_id = store.ids()?.last().map_or(1, |id| id + 1);
@@ -27,7 +27,7 @@ pub fn decide(store: &CheckpointStore, fingerprint: &str) -> Result<Start> {
         Some(c) if c.fingerprint == fingerprint => Ok(Start::Resume(c)),
         Some(c) => {
             eprintln!(
-                "wavecrest: warning: the queries or their parallelism changed since checkpoint {} in '{}': \
+                "wavecrest: warning: the queries, their tables or their parallelism changed since checkpoint {} in '{}': \
                  starting from scratch",
                 c.id,
                 store.dir().display()
