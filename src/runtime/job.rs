@@ -90,49 +90,22 @@ pub async fn run_checkpointed_job(
     let (reports_tx, reports_rx) = unbounded_channel();
     let mut coordinator = None;
     if let Some(cp) = &checkpoints {
-        if let Some(name) = side_outputs.keys().next() {
-            return Err(Error::sql(format!(
-                "the late-row stream '{name}' cannot be checkpointed yet: run without --state-dir"
-            )));
-        }
-        for (name, source) in &sources {
-            if source.partitions.iter().any(|p| p.offset().is_none()) {
-                return Err(Error::sql(format!(
-                    "the source of table '{name}' cannot resume from a checkpoint (its connector does not \
-                     record read offsets): run without --state-dir"
-                )));
+        match begin(cp, &sources, &mut queries, &side_outputs)? {
+            Begin::Finished(c) => return complete_finished(c, queries).await,
+            Begin::Run { store, next_id, restore } => {
+                restored = restore;
+                coordinator = Some(Coordinator {
+                    store,
+                    interval: cp.config.interval,
+                    fingerprint: cp.fingerprint.clone(),
+                    next_id,
+                    triggers: Vec::new(),
+                    commits: Vec::new(),
+                    workers: 0,
+                    reports: reports_rx,
+                });
             }
         }
-        let store = CheckpointStore::open(&cp.config.dir)?;
-        let next_id = match decide(&store, &cp.fingerprint)? {
-            Start::Fresh { next_id } => next_id,
-            Start::Resume(c) if c.finished => return complete_finished(c, queries).await,
-            Start::Resume(c) => {
-                let next = c.id + 1;
-                restored = Some(c);
-                next
-            }
-        };
-        for (qi, q) in queries.iter_mut().enumerate() {
-            let state =
-                match &restored {
-                    Some(c) => Some(c.sinks.get(&qi).ok_or_else(|| {
-                        Error::internal(format!("checkpoint has no state for the sink of query {qi}"))
-                    })?),
-                    None => None,
-                };
-            q.sink.restore(state.map(Vec::as_slice))?;
-        }
-        coordinator = Some(Coordinator {
-            store,
-            interval: cp.config.interval,
-            fingerprint: cp.fingerprint.clone(),
-            next_id,
-            triggers: Vec::new(),
-            commits: Vec::new(),
-            workers: 0,
-            reports: reports_rx,
-        });
     }
     for (qi, q) in queries.into_iter().enumerate() {
         let stages = &q.plan.stages;
@@ -241,6 +214,56 @@ pub async fn run_checkpointed_job(
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// How a checkpointed job begins.
+enum Begin {
+    /// The newest checkpoint is a finished run.
+    Finished(Checkpoint),
+    /// Run, from `restore` if set; sinks are already restored.
+    Run { store: CheckpointStore, next_id: u64, restore: Option<Checkpoint> },
+}
+
+/// Checks that the job can be checkpointed, picks the checkpoint to resume and restores the
+/// sinks from it (or clears them, from scratch). Operators and sources are restored as their
+/// tasks start.
+fn begin(
+    cp: &JobCheckpoints,
+    sources: &BTreeMap<String, JobSource>,
+    queries: &mut [JobQuery],
+    side_outputs: &SideOutputs,
+) -> Result<Begin> {
+    if let Some(name) = side_outputs.keys().next() {
+        return Err(Error::sql(format!(
+            "the late-row stream '{name}' cannot be checkpointed yet: run without --state-dir"
+        )));
+    }
+    for (name, source) in sources {
+        if source.partitions.iter().any(|p| p.offset().is_none()) {
+            return Err(Error::sql(format!(
+                "the source of table '{name}' cannot resume from a checkpoint (its connector does not \
+                 record read offsets): run without --state-dir"
+            )));
+        }
+    }
+    let store = CheckpointStore::open(&cp.config.dir)?;
+    let (next_id, restore) = match decide(&store, &cp.fingerprint)? {
+        Start::Fresh { next_id } => (next_id, None),
+        Start::Resume(c) if c.finished => return Ok(Begin::Finished(c)),
+        Start::Resume(c) => (c.id + 1, Some(c)),
+    };
+    for (qi, q) in queries.iter_mut().enumerate() {
+        let state = match &restore {
+            Some(c) => Some(
+                c.sinks
+                    .get(&qi)
+                    .ok_or_else(|| Error::internal(format!("checkpoint has no state for the sink of query {qi}")))?,
+            ),
+            None => None,
+        };
+        q.sink.restore(state.map(Vec::as_slice))?;
+    }
+    Ok(Begin::Run { store, next_id, restore })
 }
 
 /// A job resumed on a finished checkpoint: its sinks complete the last commit (which a crash
