@@ -5,9 +5,10 @@ mod repl;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use wavecrest::connectors::options::parse_duration_ms;
 use wavecrest::runtime::Cancel;
 use wavecrest::sink::{OutputFormat, StdoutSink};
 use wavecrest::sql::parse_statements;
@@ -27,6 +28,13 @@ enum Command {
         /// Output format for SELECT results on stdout.
         #[arg(long, default_value = "table")]
         format: String,
+        /// Checkpoint into this folder, and resume from its newest checkpoint if it holds one
+        /// of the same queries. File sinks become exactly-once (part files in a folder).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Time between checkpoints, e.g. `10s`, `500ms` (default: SET 'checkpoint.interval', else 10 s).
+        #[arg(long, requires = "state_dir")]
+        checkpoint_interval: Option<String>,
         /// The SQL file.
         file: PathBuf,
     },
@@ -47,12 +55,16 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Some(Command::Run { format, file }) => read(&file).and_then(|sql| {
+        Some(Command::Run { format, file, state_dir, checkpoint_interval }) => read(&file).and_then(|sql| {
             let format: OutputFormat = format.parse()?;
-            runtime.block_on(run_script(&sql, format, false)).map_err(|e| rendered(e, &sql))
+            let checkpoints = match state_dir {
+                Some(dir) => Some((dir, checkpoint_interval.as_deref().map(parse_interval).transpose()?)),
+                None => None,
+            };
+            runtime.block_on(run_script(&sql, format, false, checkpoints)).map_err(|e| rendered(e, &sql))
         }),
         Some(Command::Explain { file }) => read(&file).and_then(|sql| {
-            runtime.block_on(run_script(&sql, OutputFormat::Table, true)).map_err(|e| rendered(e, &sql))
+            runtime.block_on(run_script(&sql, OutputFormat::Table, true, None)).map_err(|e| rendered(e, &sql))
         }),
         None => {
             if std::io::stdin().is_terminal() {
@@ -66,7 +78,9 @@ fn main() -> ExitCode {
             }
             let mut sql = String::new();
             match std::io::stdin().read_to_string(&mut sql) {
-                Ok(_) => runtime.block_on(run_script(&sql, OutputFormat::Table, false)).map_err(|e| rendered(e, &sql)),
+                Ok(_) => {
+                    runtime.block_on(run_script(&sql, OutputFormat::Table, false, None)).map_err(|e| rendered(e, &sql))
+                }
                 Err(e) => Err(Error::from(e)),
             }
         }
@@ -97,10 +111,53 @@ fn read(path: &PathBuf) -> Result<String, Error> {
     std::fs::read_to_string(path).map_err(|e| Error::external(format!("cannot read {}: {e}", path.display())))
 }
 
-/// Executes a script: DDL at once, then all continuous statements as one job.
-async fn run_script(sql: &str, format: OutputFormat, explain_only: bool) -> Result<(), Error> {
+/// `--checkpoint-interval`: a positive duration.
+fn parse_interval(text: &str) -> Result<Duration, Error> {
+    parse_duration_ms(text)
+        .filter(|ms| *ms > 0)
+        .map(|ms| Duration::from_millis(ms as u64))
+        .ok_or_else(|| Error::sql(format!("--checkpoint-interval: expected a duration such as '10s', got '{text}'")))
+}
+
+/// Cancels the job on Ctrl-C or SIGTERM; a second Ctrl-C exits at once.
+fn stop_on_signals(cancel: Cancel, checkpoints: bool) {
+    let what = if checkpoints { "taking a final checkpoint" } else { "press Ctrl-C again to quit at once" };
+    let on_ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("wavecrest: stopping (Ctrl-C; {what})");
+            on_ctrl_c.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            if term.recv().await.is_some() {
+                eprintln!("wavecrest: stopping (SIGTERM; {what})");
+                cancel.cancel();
+            }
+        }
+    });
+}
+
+/// Executes a script: DDL at once, then all continuous statements as one job, checkpointing
+/// into `checkpoints.0` when given.
+async fn run_script(
+    sql: &str,
+    format: OutputFormat,
+    explain_only: bool,
+    checkpoints: Option<(PathBuf, Option<Duration>)>,
+) -> Result<(), Error> {
     let statements = parse_statements(sql)?;
     let mut session = Session::new();
+    let checkpointing = checkpoints.is_some();
+    if let Some((dir, interval)) = checkpoints {
+        session.enable_checkpoints(dir, interval);
+    }
     let mut continuous = Vec::new();
     for stmt in &statements {
         match session.execute(stmt)? {
@@ -130,16 +187,7 @@ async fn run_script(sql: &str, format: OutputFormat, explain_only: bool) -> Resu
         ));
     }
     let cancel = Cancel::new();
-    let on_ctrl_c = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("wavecrest: stopping (Ctrl-C; press it again to quit at once)");
-            on_ctrl_c.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        }
-    });
+    stop_on_signals(cancel.clone(), checkpointing);
     let started = Instant::now();
     let statements = continuous.into_iter().map(|(_, c)| c).collect();
     let metrics = session
@@ -157,6 +205,10 @@ async fn run_script(sql: &str, format: OutputFormat, explain_only: bool) -> Resu
         secs,
         rows_in as f64 / secs.max(1e-9)
     );
+    let checkpoints = metrics.checkpoints.load(std::sync::atomic::Ordering::Relaxed);
+    if checkpoints > 0 {
+        eprintln!("wavecrest: {checkpoints} checkpoints written");
+    }
     let no_time = metrics.no_event_time.load(std::sync::atomic::Ordering::Relaxed);
     if no_time > 0 {
         eprintln!("wavecrest: {no_time} rows had no event time (NULL) and belong to no window: dropped");

@@ -20,6 +20,7 @@ use datafusion::physical_expr::create_physical_expr;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::sql::sqlparser::ast;
 
+use crate::connectors::options::parse_duration_ms;
 use crate::connectors::options::Options;
 use crate::connectors::registry::{idle_timeout_ms, open_source};
 use crate::connectors::SourceCounters;
@@ -27,10 +28,13 @@ use crate::error::{Error, Result};
 use crate::plan::catalog::options_text;
 use crate::plan::pipeline::{OpSpec, QueryPlan};
 use crate::plan::Planner;
+use crate::runtime::checkpoint::{CheckpointConfig, DEFAULT_INTERVAL};
+use crate::runtime::job::JobCheckpoints;
 use crate::runtime::side_output::{side_stream, SideOutputs};
 use crate::runtime::{Cancel, JobMetrics, JobQuery, JobSource};
+use crate::sink::open_sink_with;
 use crate::sink::subscription::subscriptions;
-use crate::sink::{open_sink, Sink};
+use crate::sink::Sink;
 use crate::sql::ast::{is_values, CreateTable, Emit, Statement};
 use crate::sql::Located;
 
@@ -85,10 +89,32 @@ impl Output {
     }
 }
 
+/// What identifies a job for its checkpoints: each statement's target and plan, the options
+/// and columns of the tables it reads and writes (offsets and part files only make sense for
+/// the same inputs and outputs), and the parallelism. A checkpoint is only restored into a
+/// job with the same fingerprint.
+fn fingerprint(statements: &[Continuous], parallelism: usize, planner: &Planner) -> String {
+    let mut text = format!("parallelism {parallelism}\n");
+    let table = |name: &str| match planner.table(name) {
+        Some(t) => format!("table {name} {:?} {:?}\n", t.ddl.options, t.physical_schema.fields()),
+        None => format!("table {name}\n"),
+    };
+    for s in statements {
+        text.push_str(&table(&s.plan.source));
+        if let Target::Table(t) = &s.target {
+            text.push_str(&table(t));
+        }
+        text.push_str(&format!("target {:?}\n{}", s.target, s.plan.explain(parallelism)));
+    }
+    text
+}
+
 /// Settings and catalog of one user session.
 pub struct Session {
     planner: Planner,
     settings: BTreeMap<String, String>,
+    /// The state directory when jobs checkpoint.
+    state_dir: Option<std::path::PathBuf>,
     /// Statements that shaped the catalog and settings, in order (for [`PlanSpec`]).
     log: Vec<String>,
 }
@@ -102,12 +128,33 @@ impl Default for Session {
 impl Session {
     /// An empty session.
     pub fn new() -> Self {
-        Session { planner: Planner::new(), settings: BTreeMap::new(), log: Vec::new() }
+        Session { planner: Planner::new(), settings: BTreeMap::new(), state_dir: None, log: Vec::new() }
     }
 
     /// The planner (catalog and SQL planning).
     pub fn planner(&self) -> &Planner {
         &self.planner
+    }
+
+    /// Makes every job started from now on checkpoint into `dir` (and resume from the newest
+    /// checkpoint of the same job there), every `interval` if given, else every
+    /// `SET 'checkpoint.interval'` (default 10 s). File sinks of such jobs are exactly-once
+    /// (see [`crate::sink::FileSink`]).
+    pub fn enable_checkpoints(&mut self, dir: std::path::PathBuf, interval: Option<std::time::Duration>) {
+        self.state_dir = Some(dir);
+        if let Some(i) = interval {
+            self.settings.insert("checkpoint.interval".into(), i.as_millis().to_string());
+        }
+    }
+
+    /// Where and how often jobs checkpoint, if they do.
+    pub fn checkpoint_config(&self) -> Option<CheckpointConfig> {
+        let interval = self
+            .settings
+            .get("checkpoint.interval")
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .map_or(DEFAULT_INTERVAL, std::time::Duration::from_millis);
+        self.state_dir.clone().map(|dir| CheckpointConfig { dir, interval })
     }
 
     /// Workers per keyed stage: `SET 'parallelism' = 'N'`, default the number of cores.
@@ -325,6 +372,12 @@ impl Session {
                 self.settings.insert("parallelism".into(), n.to_string());
             }
             "lateness" | "late.policy" | "state.ttl" => self.planner.set_default_policy(&key, value)?,
+            "checkpoint.interval" => {
+                let ms = parse_duration_ms(value)
+                    .filter(|ms| *ms > 0)
+                    .ok_or_else(|| Error::sql(format!("'{key}' must be a positive duration such as '10s', got '{value}'")))?;
+                self.settings.insert(key.clone(), ms.to_string());
+            }
             "execution.runtime-mode" if value.eq_ignore_ascii_case("streaming") => {}
             "execution.runtime-mode" => {
                 return Err(Error::sql("only 'execution.runtime-mode' = 'streaming' is supported"))
@@ -332,7 +385,7 @@ impl Session {
             k if k.starts_with("sql-client.") => {}
             _ => {
                 return Err(Error::sql(format!(
-                    "unknown setting '{key}' (known: parallelism, parallelism.default, lateness, late.policy, state.ttl, execution.runtime-mode)"
+                    "unknown setting '{key}' (known: parallelism, parallelism.default, lateness, late.policy, state.ttl, checkpoint.interval, execution.runtime-mode)"
                 )))
             }
         }
@@ -488,6 +541,10 @@ impl Session {
         allow_stdin: bool,
     ) -> Result<PreparedJob> {
         let metrics = Arc::new(JobMetrics::default());
+        let checkpoints = self.checkpoint_config().map(|config| JobCheckpoints {
+            config,
+            fingerprint: fingerprint(&statements, self.parallelism(), &self.planner),
+        });
         let tables: BTreeSet<String> = statements.iter().map(|s| s.plan.source.clone()).collect();
         let mut sources = BTreeMap::new();
         let mut side_outputs = SideOutputs::new();
@@ -522,12 +579,13 @@ impl Session {
                     options.mark_used(&["connector"]);
                     let connector =
                         def.connector().ok_or_else(|| Error::sql(format!("table '{t}' has no 'connector' option")))?;
-                    open_sink(&connector, &options, s.plan.schema.clone(), s.plan.append_only)?
+                    let exactly_once = checkpoints.is_some();
+                    open_sink_with(&connector, &options, s.plan.schema.clone(), s.plan.append_only, exactly_once)?
                 }
             };
             queries.push(JobQuery { plan: s.plan, sink });
         }
-        Ok(PreparedJob { sources, queries, parallelism: self.parallelism(), side_outputs, metrics })
+        Ok(PreparedJob { sources, queries, parallelism: self.parallelism(), side_outputs, metrics, checkpoints })
     }
 
     /// Runs continuous statements together as one job until their inputs end or `cancel`

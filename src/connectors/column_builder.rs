@@ -31,6 +31,11 @@ pub struct BadRow {
 pub trait RecordDecoder: Send {
     /// Starts a new input file: line numbers restart at 1, a header (if any) is expected.
     fn start_file(&mut self);
+    /// Starts an input part-way, at a position [`RecordDecoder::position`] returned: the next
+    /// record is on line `line`, and a header is still expected if `header_pending`.
+    fn resume_file(&mut self, line: u64, header_pending: bool);
+    /// The line number of the next record, and whether the header is still to come.
+    fn position(&self) -> (u64, bool);
     /// Decodes complete records from the start of `buf`, appending good rows to the pending
     /// batch and bad ones to `bad`, until `buf` has no complete record left (a trailing record
     /// without newline counts as complete only when `eof`), until the pending batch holds

@@ -218,6 +218,15 @@ impl RecordDecoder for CsvDecoder {
         self.header_pending = self.cfg.header;
     }
 
+    fn resume_file(&mut self, line: u64, header_pending: bool) {
+        self.line = line;
+        self.header_pending = header_pending && self.cfg.header;
+    }
+
+    fn position(&self) -> (u64, bool) {
+        (self.line, self.header_pending)
+    }
+
     fn decode(&mut self, buf: &[u8], eof: bool, max_rows: usize, stop_on_bad: bool, bad: &mut Vec<BadRow>) -> usize {
         let mut pos = 0;
         while pos < buf.len() && self.columns.rows() < max_rows.max(1) {

@@ -75,6 +75,14 @@ impl RecordDecoder for JsonDecoder {
         self.line = 1;
     }
 
+    fn resume_file(&mut self, line: u64, _header_pending: bool) {
+        self.line = line;
+    }
+
+    fn position(&self) -> (u64, bool) {
+        (self.line, false)
+    }
+
     fn decode(&mut self, buf: &[u8], eof: bool, max_rows: usize, stop_on_bad: bool, bad: &mut Vec<BadRow>) -> usize {
         let mut pos = 0;
         while pos < buf.len() && self.columns.rows() < max_rows.max(1) {

@@ -92,4 +92,14 @@ impl Source for MemorySource {
         let _ = tokio::time::timeout(POLL, pushed).await;
         Ok(SourceEvent::Idle)
     }
+
+    /// The index of the next log entry to read.
+    fn offset(&self) -> Option<Vec<u8>> {
+        Some((self.next as u64).to_le_bytes().to_vec())
+    }
+
+    fn seek(&mut self, offset: &[u8]) -> Result<()> {
+        self.next = super::offset_word(offset, 0)? as usize;
+        Ok(())
+    }
 }

@@ -59,6 +59,29 @@ pub trait Source: Send {
     fn schema(&self) -> SchemaRef;
     /// Waits for the next event.
     async fn next(&mut self) -> Result<SourceEvent>;
+
+    /// The position after the last event `next` returned, as bytes that [`Source::seek`] of a
+    /// source opened from the same table definition accepts; `None` if this source cannot
+    /// resume from a position (then a job reading it cannot be checkpointed).
+    fn offset(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Moves to a position returned by [`Source::offset`], before the first `next`: the
+    /// events that follow are those that followed when the offset was taken.
+    fn seek(&mut self, offset: &[u8]) -> Result<()> {
+        let _ = offset;
+        Err(crate::error::Error::internal("this source cannot seek"))
+    }
+}
+
+/// Reads a little-endian `u64` at word `i` of an offset written by a source.
+pub fn offset_word(offset: &[u8], i: usize) -> Result<u64> {
+    offset
+        .get(i * 8..i * 8 + 8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_le_bytes)
+        .ok_or_else(|| crate::error::Error::internal(format!("source offset too short ({} bytes)", offset.len())))
 }
 
 /// What to do with an input row that cannot be decoded (`'on-error'` option).
@@ -103,4 +126,37 @@ pub struct SourceContext {
     pub counters: Arc<SourceCounters>,
     /// Preferred number of rows per batch.
     pub batch_size: usize,
+}
+
+/// Checks shared by the sources' tests.
+#[cfg(test)]
+pub(crate) mod resume_check {
+    use super::{Source, SourceEvent};
+    use datafusion::arrow::record_batch::RecordBatch;
+
+    /// Batches until `End` (or `Idle`, for unbounded sources whose input is all there).
+    async fn rest(source: &mut dyn Source) -> Vec<RecordBatch> {
+        let mut out = Vec::new();
+        while let SourceEvent::Batch(b) = source.next().await.expect("reads") {
+            out.push(b);
+        }
+        out
+    }
+
+    /// For every batch boundary of a source made by `open`: a fresh source sought to the
+    /// offset recorded there returns exactly the batches the first one returns after it.
+    pub async fn assert_resumes_anywhere(open: impl Fn() -> Box<dyn Source>) {
+        let expected = rest(open().as_mut()).await;
+        assert!(expected.len() > 1, "the input should span several batches");
+        let mut source = open();
+        for k in 0..=expected.len() {
+            let offset = source.offset().expect("records offsets");
+            let mut resumed = open();
+            resumed.seek(&offset).expect("seeks");
+            assert_eq!(rest(resumed.as_mut()).await, expected[k..], "resumed after {k} batches");
+            if k < expected.len() {
+                assert!(matches!(source.next().await.expect("reads"), SourceEvent::Batch(b) if b == expected[k]));
+            }
+        }
+    }
 }

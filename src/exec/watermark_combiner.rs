@@ -22,6 +22,16 @@ use super::watermark_assigner::WatermarkAssigner;
 use crate::error::Result;
 use crate::runtime::clock::Clock;
 
+/// A [`WatermarkCombiner`]'s state in a checkpoint: per partition its watermark, whether it
+/// was idle and whether it had ended; and the source watermark.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CombinerState {
+    /// `(watermark, idle, ended)` per partition.
+    pub partitions: Vec<(i64, bool, bool)>,
+    /// The source watermark.
+    pub emitted: i64,
+}
+
 struct Partition {
     assigner: WatermarkAssigner,
     last_active_ms: i64,
@@ -115,6 +125,27 @@ impl WatermarkCombiner {
             }
         }
         self.recompute();
+    }
+
+    /// The state to record in a checkpoint.
+    pub fn state(&self) -> CombinerState {
+        CombinerState {
+            partitions: self.parts.iter().map(|p| (p.assigner.current(), p.idle, p.ended)).collect(),
+            emitted: self.emitted,
+        }
+    }
+
+    /// Resumes from a recorded state of a combiner with as many partitions; idle timeouts
+    /// start afresh.
+    pub fn restore(&mut self, state: &CombinerState) {
+        let now = self.clock.now_ms();
+        for (part, &(watermark, idle, ended)) in self.parts.iter_mut().zip(&state.partitions) {
+            part.assigner.advance_to(watermark);
+            part.idle = idle;
+            part.ended = ended;
+            part.last_active_ms = now;
+        }
+        self.emitted = self.emitted.max(state.emitted);
     }
 
     /// Partition `p` is exhausted.

@@ -9,6 +9,9 @@ pub enum Message {
     Data(Chunk),
     /// Event time has advanced to this watermark (ms): no more on-time rows before it.
     Watermark(i64),
+    /// A checkpoint barrier: everything before it on this channel belongs to checkpoint `id`,
+    /// everything after it to the next. See [`crate::runtime::checkpoint`].
+    Barrier(u64),
     /// The sender will send nothing more.
     End,
 }

@@ -20,6 +20,10 @@ pub struct JobMetrics {
     pub no_event_time: AtomicU64,
     /// The lowest watermark over all sources (ms), `i64::MIN` before the first.
     pub watermark: AtomicI64,
+    /// Checkpoints completed (written to the state directory).
+    pub checkpoints: AtomicU64,
+    /// How long the last periodic checkpoint took from trigger to write, in ms.
+    pub checkpoint_ms: AtomicU64,
     /// Rows processed by each worker of each keyed stage: (query, stage, worker, rows, keys).
     pub workers: Mutex<Vec<WorkerStats>>,
 }

@@ -1,6 +1,8 @@
 //! The runtime: tokio tasks (sources, stage workers, sinks) joined by bounded channels.
 
+pub mod align;
 pub mod cancel;
+pub mod checkpoint;
 pub mod clock;
 pub mod exchange;
 pub mod job;

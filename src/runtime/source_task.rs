@@ -2,15 +2,16 @@
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc::Sender;
+use tokio::sync::mpsc::{Sender, UnboundedReceiver, UnboundedSender};
 
 use super::cancel::Cancel;
+use super::checkpoint::{Report, SourceState, Trigger};
 use super::clock::Clock;
 use super::job::JobSource;
 use super::message::{Envelope, Message};
 use super::metrics::JobMetrics;
 use crate::connectors::SourceEvent;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::exec::project::project;
 use crate::exec::watermark_combiner::WatermarkCombiner;
 use crate::exec::Chunk;
@@ -22,12 +23,18 @@ use crate::exec::Chunk;
 ///
 /// When every partition has ended it sends a final watermark of `i64::MAX` (every window
 /// closes), then `End`. On cancellation it sends only `End`: open windows stay open.
+///
+/// In a checkpointed job (`checkpoints.triggers` set) the source does not watch `cancel`:
+/// between two polls it takes the coordinator's triggers, records every partition's offset
+/// and the watermark state, reports them and sends the barrier; a [`Trigger::Stop`] then
+/// ends it like a cancellation.
 pub async fn run_source(
     source: JobSource,
     subscribers: Vec<Sender<Envelope>>,
     cancel: Cancel,
     metrics: Arc<JobMetrics>,
     clock: Arc<dyn Clock>,
+    checkpoints: SourceCheckpoints,
 ) -> Result<()> {
     let JobSource { plan, mut partitions, idle_timeout_ms } = source;
     let n = partitions.len();
@@ -35,20 +42,71 @@ pub async fn run_source(
     let mut subscribers = subscribers;
     let mut ended = vec![false; n];
     let mut p = n.saturating_sub(1);
+    if let Some(state) = &checkpoints.restore {
+        if state.offsets.len() != n || state.ended.len() != n {
+            return Err(Error::internal(format!("checkpoint does not fit source '{}'", checkpoints.table)));
+        }
+        for (part, offset) in partitions.iter_mut().zip(&state.offsets) {
+            part.seek(offset)?;
+        }
+        ended.clone_from(&state.ended);
+        p = state.last_polled % n.max(1);
+        if let (Some(c), Some(w)) = (combiner.as_mut(), &state.watermarks) {
+            c.restore(w);
+        }
+    }
+    let SourceCheckpoints { table, mut triggers, reports, .. } = checkpoints;
     let mut cancelled = false;
     while ended.iter().any(|e| !e) {
         if subscribers.is_empty() {
             // Every query reading this source has stopped (e.g. stdout closed).
+            if let Some(r) = &reports {
+                let _ = r.send(Report::SourceEnded { table, stopped: true });
+            }
             return Ok(());
+        }
+        if let Some(t) = triggers.as_mut() {
+            let mut stop = false;
+            loop {
+                let trigger = match t.try_recv() {
+                    Ok(trigger) => trigger,
+                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                    // The coordinator is gone (it failed): stop like a cancelled job.
+                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                        stop = true;
+                        break;
+                    }
+                };
+                let (Trigger::Checkpoint(id) | Trigger::Stop(id)) = trigger;
+                stop |= matches!(trigger, Trigger::Stop(_));
+                let state = SourceState {
+                    offsets: partitions.iter().map(|s| s.offset().unwrap_or_default()).collect(),
+                    ended: ended.clone(),
+                    last_polled: p,
+                    watermarks: combiner.as_ref().map(WatermarkCombiner::state),
+                };
+                if let Some(r) = &reports {
+                    let _ = r.send(Report::Source { checkpoint: id, table: table.clone(), state });
+                }
+                send(&mut subscribers, Message::Barrier(id)).await;
+            }
+            if stop {
+                cancelled = true;
+                break;
+            }
         }
         p = (p + 1) % n;
         if ended[p] {
             continue;
         }
-        let event = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => { cancelled = true; break }
-            e = partitions[p].next() => e?,
+        let event = if triggers.is_some() {
+            partitions[p].next().await?
+        } else {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => { cancelled = true; break }
+                e = partitions[p].next() => e?,
+            }
         };
         let before = combiner.as_ref().map(WatermarkCombiner::current);
         match event {
@@ -95,7 +153,23 @@ pub async fn run_source(
         send(&mut subscribers, Message::Watermark(i64::MAX)).await;
     }
     send(&mut subscribers, Message::End).await;
+    if let Some(r) = &reports {
+        let _ = r.send(Report::SourceEnded { table, stopped: cancelled });
+    }
     Ok(())
+}
+
+/// A source task's part in checkpoints.
+#[derive(Debug, Default)]
+pub struct SourceCheckpoints {
+    /// The source table, for reports and messages.
+    pub table: String,
+    /// The coordinator's triggers; `None` when the job does not checkpoint.
+    pub triggers: Option<UnboundedReceiver<Trigger>>,
+    /// The coordinator's report channel.
+    pub reports: Option<UnboundedSender<Report>>,
+    /// The state recorded in the checkpoint the job resumes from.
+    pub restore: Option<SourceState>,
 }
 
 /// Sends to every subscriber; a subscriber whose query stopped is dropped, the others go on.
@@ -184,7 +258,14 @@ mod tests {
         };
         let (tx, mut rx) = tokio::sync::mpsc::channel(64);
         let cancel = Cancel::new();
-        let task = tokio::spawn(run_source(source, vec![tx], cancel.clone(), Arc::default(), Arc::new(clock.clone())));
+        let task = tokio::spawn(run_source(
+            source,
+            vec![tx],
+            cancel.clone(),
+            Arc::default(),
+            Arc::new(clock.clone()),
+            SourceCheckpoints::default(),
+        ));
         let mut fired = Vec::new();
         while let Some((_, msg)) = rx.recv().await {
             match msg {
@@ -196,6 +277,7 @@ mod tests {
                     cancel.cancel();
                 }
                 Message::End => break,
+                Message::Barrier(_) => panic!("no checkpoints in this job"),
             }
         }
         task.await.unwrap().unwrap();

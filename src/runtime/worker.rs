@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc::Receiver;
+use tokio::sync::mpsc::{Receiver, UnboundedSender};
 
+use super::align::{Aligner, Step};
+use super::checkpoint::{worker_key, Report, WorkerState};
 use super::exchange::Router;
 use super::message::{Envelope, Message};
 use super::metrics::{JobMetrics, WorkerStats};
@@ -21,11 +23,22 @@ pub struct WorkerId {
     pub worker: usize,
 }
 
+/// A worker's part in checkpoints: where it reports, and the state it resumes from.
+#[derive(Debug, Default)]
+pub struct WorkerCheckpoints {
+    /// The coordinator's report channel; `None` when the job does not checkpoint.
+    pub reports: Option<UnboundedSender<Report>>,
+    /// The state recorded in the checkpoint the job resumes from.
+    pub restore: Option<WorkerState>,
+}
+
 /// Runs until every upstream has sent `End`.
 ///
 /// The input watermark is the minimum over upstreams that have not ended (an ended input
 /// no longer holds event time back). Rows an operator emits for a watermark are sent
-/// before that watermark is forwarded.
+/// before that watermark is forwarded. Barriers are aligned over upstreams
+/// ([`Aligner`]); at alignment the operators are snapshotted, the state reported and the
+/// barrier forwarded.
 pub async fn run_worker(
     id: WorkerId,
     mut input: Receiver<Envelope>,
@@ -33,16 +46,45 @@ pub async fn run_worker(
     mut ops: Vec<Box<dyn Operator>>,
     mut router: Router,
     metrics: Arc<JobMetrics>,
+    checkpoints: WorkerCheckpoints,
 ) -> Result<()> {
     let mut marks = vec![i64::MIN; upstreams];
     let mut ended = vec![false; upstreams];
     let mut current = i64::MIN;
+    if let Some(state) = &checkpoints.restore {
+        if state.operators.len() != ops.len() || state.marks.len() != upstreams {
+            return Err(Error::internal(format!("checkpoint does not fit worker {}", key(id))));
+        }
+        for (op, bytes) in ops.iter_mut().zip(&state.operators) {
+            op.restore(bytes)?;
+        }
+        marks.clone_from(&state.marks);
+        current = state.current;
+    }
+    let mut aligner = Aligner::new(upstreams);
     let mut stats = WorkerStats { query: id.query, stage: id.stage, worker: id.worker, rows_in: 0, max_keys: 0 };
     loop {
-        let Some((from, msg)) = input.recv().await else {
+        let next = match aligner.pop_ready() {
+            Some(e) => Some(e),
+            None => input.recv().await,
+        };
+        let Some((from, msg)) = next else {
             // Every upstream dropped its sender without End: one failed or was stopped.
             // Do not finish (that would emit partial results as if complete).
             return Err(Error::stopped("upstream task stopped"));
+        };
+        let msg = match aligner.accept(from, msg) {
+            Step::Held => continue,
+            Step::Deliver(msg) => msg,
+            Step::Aligned(checkpoint) => {
+                if let Some(reports) = &checkpoints.reports {
+                    let operators = ops.iter_mut().map(|o| o.snapshot()).collect::<Result<Vec<_>>>()?;
+                    let state = WorkerState { operators, marks: marks.clone(), current };
+                    let _ = reports.send(Report::Worker { checkpoint, key: key(id), state });
+                }
+                router.broadcast(Message::Barrier(checkpoint)).await?;
+                continue;
+            }
         };
         match msg {
             Message::Data(chunk) => {
@@ -61,6 +103,7 @@ pub async fn run_worker(
                 }
                 advance(&mut ops, &mut router, &marks, &ended, &mut current, &mut stats).await?;
             }
+            Message::Barrier(_) => return Err(Error::internal("a barrier passed the aligner")),
         }
     }
     let out = push_end(&mut ops)?;
@@ -74,6 +117,10 @@ pub async fn run_worker(
         w.push(stats);
     }
     Ok(())
+}
+
+fn key(id: WorkerId) -> String {
+    worker_key(id.query, id.stage, id.worker)
 }
 
 async fn advance(

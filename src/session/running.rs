@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::runtime::job::{run_checkpointed_job, JobCheckpoints};
 use crate::runtime::side_output::SideOutputs;
-use crate::runtime::{run_job, Cancel, JobMetrics, JobQuery, JobSource};
+use crate::runtime::{Cancel, JobMetrics, JobQuery, JobSource};
 use crate::sink::subscription::Subscription;
 
 /// Sources and sinks of a job, opened and ready to run.
@@ -15,6 +16,7 @@ pub struct PreparedJob {
     pub(super) parallelism: usize,
     pub(super) side_outputs: SideOutputs,
     pub(super) metrics: Arc<JobMetrics>,
+    pub(super) checkpoints: Option<JobCheckpoints>,
 }
 
 impl PreparedJob {
@@ -26,8 +28,15 @@ impl PreparedJob {
     /// Runs the job until its inputs end or `cancel` is set.
     pub async fn run(self, cancel: Cancel) -> Result<Arc<JobMetrics>> {
         let metrics = Arc::clone(&self.metrics);
-        run_job(self.sources, self.queries, self.parallelism, self.side_outputs, cancel, metrics).await?;
-        Ok(self.metrics)
+        let PreparedJob { sources, queries, parallelism, side_outputs, checkpoints, .. } = self;
+        run_checkpointed_job(sources, queries, parallelism, side_outputs, cancel, Arc::clone(&metrics), checkpoints)
+            .await?;
+        Ok(metrics)
+    }
+
+    /// Whether the job checkpoints (see [`Session::enable_checkpoints`](crate::Session::enable_checkpoints)).
+    pub fn checkpoints(&self) -> bool {
+        self.checkpoints.is_some()
     }
 }
 

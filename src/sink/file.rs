@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::exec::chunk::Chunk;
 
 use super::format::{parse_delimiter, OutputFormat, RowWriter};
+use super::part_files::PartFiles;
 use super::Sink;
 
 /// Buffer size of the file writer.
@@ -20,6 +21,9 @@ const BUFFER_BYTES: usize = 1 << 20;
 #[derive(Debug)]
 pub struct FileSinkConfig {
     target: PathBuf,
+    /// The folder, when `path` names one.
+    dir: Option<PathBuf>,
+    format: OutputFormat,
     csv_header: bool,
     writer: RowWriter,
 }
@@ -42,9 +46,16 @@ impl FileSinkConfig {
 /// connector is `filesystem` (Flink: the path is a folder), the rows go to
 /// `part-0.<csv|json>` inside it (the directory is created); otherwise to the file itself
 /// (parent directories created). The file is truncated when opened.
+///
+/// **Exactly-once** (in a checkpointed job, [`FileSink::create_exactly_once`]): `path` must
+/// be a folder; rows go to part files `part-NNNNNN.<csv|json>`, each first written under a
+/// hidden pending name and renamed only when the checkpoint covering it completes (see
+/// [`super::part_files`]). After a crash and restart the folder's `part-*` files hold
+/// exactly the rows of an uninterrupted run, in the same order per key.
 #[derive(Debug)]
 pub struct FileSink {
     writer: RowWriter,
+    parts: Option<PartFiles>,
     file: Option<BufWriter<File>>,
     path: PathBuf,
     buf: Vec<u8>,
@@ -81,12 +92,13 @@ impl FileSink {
             csv_header = options.bool("csv.header", false)?;
         }
         let target = if is_dir { Path::new(path).join(format!("part-0.{format}")) } else { PathBuf::from(path) };
-        Ok(FileSinkConfig { target, csv_header, writer })
+        let dir = is_dir.then(|| PathBuf::from(path));
+        Ok(FileSinkConfig { target, dir, format, csv_header, writer })
     }
 
     /// Creates (truncates) the configured file and writes the csv header if asked for.
     pub fn create(config: FileSinkConfig) -> Result<Self> {
-        let FileSinkConfig { target, csv_header, writer } = config;
+        let FileSinkConfig { target, csv_header, writer, .. } = config;
         let io_err =
             |what: &str, p: &Path, e: std::io::Error| Error::external(format!("{what} '{}': {e}", p.display()));
         if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -97,15 +109,37 @@ impl FileSink {
         if csv_header {
             buf.extend_from_slice(writer.header().unwrap_or_default().as_bytes());
         }
-        Ok(FileSink { writer, file: Some(BufWriter::with_capacity(BUFFER_BYTES, file)), path: target, buf, rows: 0 })
+        let file = Some(BufWriter::with_capacity(BUFFER_BYTES, file));
+        Ok(FileSink { writer, parts: None, file, path: target, buf, rows: 0 })
     }
 
-    /// The file being written.
+    /// An exactly-once sink writing part files into the configured folder; nothing on disk
+    /// is touched until [`Sink::restore`]. Fails if `path` is not a folder.
+    pub fn create_exactly_once(config: FileSinkConfig) -> Result<Self> {
+        let FileSinkConfig { target, dir, format, csv_header, writer } = config;
+        let Some(dir) = dir else {
+            return Err(Error::sql(format!(
+                "file sink '{}': with checkpoints (--state-dir) the output is written as part files, so \
+                 'path' must be a folder (end it with '/')",
+                target.display()
+            )));
+        };
+        let header = if csv_header { writer.header() } else { None };
+        let parts = PartFiles::new(dir.clone(), &format.to_string(), header);
+        Ok(FileSink { writer, parts: Some(parts), file: None, path: dir, buf: Vec::new(), rows: 0 })
+    }
+
+    /// The file being written (the folder, for an exactly-once sink).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     fn write_buf(&mut self) -> Result<()> {
+        if let Some(parts) = self.parts.as_mut() {
+            let res = parts.write(&self.buf);
+            self.buf.clear();
+            return res;
+        }
         let Some(file) = self.file.as_mut() else {
             return Err(Error::internal(format!("file sink '{}' used after finish", self.path.display())));
         };
@@ -125,6 +159,9 @@ impl Sink for FileSink {
     }
 
     async fn finish(&mut self) -> Result<()> {
+        if let Some(parts) = self.parts.as_mut() {
+            return parts.finish();
+        }
         if self.file.is_none() {
             return Ok(());
         }
@@ -137,6 +174,32 @@ impl Sink for FileSink {
 
     fn rows_written(&self) -> u64 {
         self.rows
+    }
+
+    async fn prepare_commit(&mut self) -> Result<Vec<u8>> {
+        match self.parts.as_mut() {
+            Some(parts) => parts.prepare(),
+            None => {
+                if let Some(file) = self.file.as_mut() {
+                    file.flush().map_err(|e| Error::external(format!("writing '{}': {e}", self.path.display())))?;
+                }
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    fn commit(&mut self, state: &[u8]) -> Result<()> {
+        match self.parts.as_mut() {
+            Some(parts) => parts.commit(state),
+            None => Ok(()),
+        }
+    }
+
+    fn restore(&mut self, state: Option<&[u8]>) -> Result<()> {
+        match self.parts.as_mut() {
+            Some(parts) => parts.restore(state),
+            None => Ok(()),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod blackhole;
 pub mod collect;
 pub mod file;
 pub mod format;
+pub mod part_files;
 pub mod stdout;
 pub mod subscription;
 pub mod text;
@@ -37,6 +38,30 @@ pub trait Sink: Send {
     fn is_closed(&self) -> bool {
         false
     }
+
+    /// Checkpoints, step 1 (at an aligned barrier, or at the end of the input): makes
+    /// everything written so far durable, without necessarily making it visible, and
+    /// returns the state that [`Sink::commit`] and [`Sink::restore`] take. The default
+    /// writes nothing back: rows are visible as soon as written (at-least-once: rows after
+    /// the last checkpoint are written again after a restart).
+    async fn prepare_commit(&mut self) -> Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+
+    /// Checkpoints, step 2: the checkpoint holding `state` is complete; makes the output it
+    /// covers visible. Idempotent.
+    fn commit(&mut self, state: &[u8]) -> Result<()> {
+        let _ = state;
+        Ok(())
+    }
+
+    /// Called once, before the first write, in a checkpointed job: `Some(state)` is the
+    /// sink's state in the checkpoint the job resumes from (output it covers is made visible,
+    /// output after it discarded), `None` means the job starts from scratch.
+    fn restore(&mut self, state: Option<&[u8]>) -> Result<()> {
+        let _ = state;
+        Ok(())
+    }
 }
 
 /// Opens the sink for `connector` (`print` | `stdout` | `file` | `filesystem` | `blackhole`)
@@ -48,6 +73,19 @@ pub trait Sink: Send {
 /// naming it, reported before any file is touched. Opening a file sink creates (truncates)
 /// the file.
 pub fn open_sink(connector: &str, options: &Options, schema: SchemaRef, append_only: bool) -> Result<Box<dyn Sink>> {
+    open_sink_with(connector, options, schema, append_only, false)
+}
+
+/// [`open_sink`] for a job that checkpoints when `exactly_once` is set: a file sink then
+/// writes part files committed with checkpoints ([`FileSink::create_exactly_once`]) and
+/// touches nothing before the job restores it; other sinks are at-least-once.
+pub fn open_sink_with(
+    connector: &str,
+    options: &Options,
+    schema: SchemaRef,
+    append_only: bool,
+    exactly_once: bool,
+) -> Result<Box<dyn Sink>> {
     // Options are all read and checked before any file is created or truncated.
     let sink: Box<dyn Sink> = match connector {
         "print" | "stdout" => {
@@ -63,7 +101,10 @@ pub fn open_sink(connector: &str, options: &Options, schema: SchemaRef, append_o
         "file" | "filesystem" => {
             let config = FileSink::config(connector, options, schema, append_only)?;
             options.check_all_used(connector)?;
-            Box::new(FileSink::create(config)?)
+            match exactly_once {
+                true => Box::new(FileSink::create_exactly_once(config)?),
+                false => Box::new(FileSink::create(config)?),
+            }
         }
         "blackhole" => {
             options.check_all_used(connector)?;

@@ -1,5 +1,6 @@
 //! Integration tests of the engine, in one test binary (one link of DataFusion).
 
+mod checkpoint;
 mod cli;
 mod grammar;
 mod memory;
