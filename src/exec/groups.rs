@@ -145,3 +145,35 @@ pub fn aggregate_inputs(aggregates: &[AggregateWithFilter], batch: &RecordBatch)
     }
     Ok((args, filters))
 }
+
+/// The rows at `idx` of key columns and aggregate inputs (as [`aggregate_inputs`] gives
+/// them): what one pane or session receives from a chunk.
+pub fn take_inputs(
+    keys: &[ArrayRef],
+    inputs: (&[Vec<ArrayRef>], &[Option<BooleanArray>]),
+    idx: &datafusion::arrow::array::UInt32Array,
+) -> Result<(Vec<ArrayRef>, AggregateInputs)> {
+    use datafusion::arrow::compute::take;
+    let pick = |a: &ArrayRef| take(a.as_ref(), idx, None);
+    let keys = keys.iter().map(pick).collect::<std::result::Result<Vec<_>, _>>()?;
+    let args = inputs
+        .0
+        .iter()
+        .map(|a| a.iter().map(pick).collect::<std::result::Result<Vec<_>, _>>())
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let filters = inputs
+        .1
+        .iter()
+        .map(|f| match f {
+            Some(f) => Ok(Some(
+                datafusion::arrow::compute::take(f, idx, None)?
+                    .as_any()
+                    .downcast_ref::<BooleanArray>()
+                    .cloned()
+                    .ok_or_else(|| Error::internal("FILTER is not boolean"))?,
+            )),
+            None => Ok(None),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((keys, (args, filters)))
+}

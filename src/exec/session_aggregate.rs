@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::UInt32Array;
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, Int8Array, TimestampMillisecondArray};
-use datafusion::arrow::compute::{cast, concat_batches, take};
+use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use super::chunk::{Chunk, RowOp};
 use super::event_time;
-use super::groups::{constant_key, new_accumulator, Groups};
+use super::groups::{aggregate_inputs, constant_key, new_accumulator, take_inputs, Groups};
 use super::operator::Operator;
 use super::state_codec::{decode_arrays, encode_arrays};
 use super::window_aggregate::{AggregateWithFilter, OutputColumn};
@@ -343,25 +343,7 @@ impl SessionAggregate {
                 continue;
             }
             let idx = UInt32Array::from(std::mem::take(&mut s.pending));
-            let pick = |a: &ArrayRef| take(a, &idx, None);
-            let keys = cols.keys.iter().map(pick).collect::<std::result::Result<Vec<_>, _>>()?;
-            let mut args = Vec::with_capacity(cols.args.len());
-            for a in &cols.args {
-                args.push(a.iter().map(pick).collect::<std::result::Result<Vec<_>, _>>()?);
-            }
-            let mut filters = Vec::with_capacity(cols.filters.len());
-            for f in &cols.filters {
-                filters.push(match f {
-                    Some(f) => Some(
-                        take(f, &idx, None)?
-                            .as_any()
-                            .downcast_ref::<BooleanArray>()
-                            .cloned()
-                            .ok_or_else(|| Error::internal("FILTER is not boolean"))?,
-                    ),
-                    None => None,
-                });
-            }
+            let (keys, (args, filters)) = take_inputs(&cols.keys, (&cols.args, &cols.filters), &idx)?;
             if s.groups.is_none() {
                 s.groups = Some(SessionGroups::new(&self.spec, &self.aggs)?);
             }
@@ -476,27 +458,7 @@ impl SessionAggregate {
         };
         let part_cols: Vec<ArrayRef> = self.spec.partition.iter().map(|&i| Arc::clone(&keys[i])).collect();
         let partitions = self.converter.convert_columns(&part_cols)?;
-        let mut args = Vec::with_capacity(self.aggs.len());
-        let mut filters = Vec::with_capacity(self.aggs.len());
-        for (agg, filter) in &self.spec.aggregates {
-            args.push(
-                agg.expressions()
-                    .iter()
-                    .map(|e| e.evaluate(batch)?.into_array(n))
-                    .collect::<datafusion::error::Result<Vec<_>>>()?,
-            );
-            filters.push(match filter {
-                Some(f) => Some(
-                    f.evaluate(batch)?
-                        .into_array(n)?
-                        .as_any()
-                        .downcast_ref::<BooleanArray>()
-                        .cloned()
-                        .ok_or_else(|| Error::internal("FILTER is not boolean"))?,
-                ),
-                None => None,
-            });
-        }
+        let (args, filters) = aggregate_inputs(&self.spec.aggregates, batch)?;
         let partitions = (!part_cols.is_empty()).then_some(partitions);
         Ok(Evaluated { time, row_wm: chunk.row_watermarks.clone(), keys, partitions, args, filters })
     }

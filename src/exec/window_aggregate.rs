@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, TimestampMillisecondArray, UInt32Array};
-use datafusion::arrow::compute::{cast, take};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::chunk::Chunk;
 use super::event_time;
-use super::groups::{aggregate_inputs, constant_key, Groups};
+use super::groups::{aggregate_inputs, constant_key, take_inputs, Groups};
 use super::operator::Operator;
 use super::state_codec::{decode_arrays, encode_arrays};
 use crate::error::{Error, Result};
@@ -213,24 +213,7 @@ impl WindowAggregate {
         }
         for (p, idx) in by_pane {
             let idx = UInt32Array::from(idx);
-            let keys = cols.keys.iter().map(|k| take(k, &idx, None)).collect::<std::result::Result<Vec<_>, _>>()?;
-            let mut args = Vec::with_capacity(cols.args.len());
-            for a in &cols.args {
-                args.push(a.iter().map(|c| take(c, &idx, None)).collect::<std::result::Result<Vec<_>, _>>()?);
-            }
-            let mut filters = Vec::with_capacity(cols.filters.len());
-            for f in &cols.filters {
-                filters.push(match f {
-                    Some(f) => Some(
-                        take(f, &idx, None)?
-                            .as_any()
-                            .downcast_ref::<BooleanArray>()
-                            .cloned()
-                            .unwrap_or_else(|| BooleanArray::from(Vec::<bool>::new())),
-                    ),
-                    None => None,
-                });
-            }
+            let (keys, (args, filters)) = take_inputs(&cols.keys, (&cols.args, &cols.filters), &idx)?;
             self.pane_update(p, &keys, &args, &filters)?;
         }
         Ok(())
