@@ -41,6 +41,8 @@
 #![deny(missing_docs)]
 
 pub mod connectors;
+#[cfg(feature = "daemon")]
+pub mod daemon;
 pub mod error;
 pub mod exec;
 pub mod functions;

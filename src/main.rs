@@ -1,5 +1,6 @@
 //! The `wavecrest` command: a thin layer over the library.
 
+mod daemon_cmd;
 mod repl;
 
 use std::io::{IsTerminal, Read};
@@ -17,8 +18,17 @@ use wavecrest::{Error, Output, Session, Target};
 #[derive(Parser)]
 #[command(name = "wavecrest", version, about = "Streaming SQL with event-time windows and changelog output")]
 struct Cli {
+    /// Log format on stderr: `human` or `json` (one object per line).
+    #[arg(long, global = true, default_value = "human")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -38,6 +48,26 @@ enum Command {
         /// The SQL file.
         file: PathBuf,
     },
+    /// Run every `.sql` file of a folder as a long-lived pipeline; follow the folder (a new
+    /// file starts a pipeline, a changed one restarts it, a removed one stops it; SIGHUP
+    /// rescans at once). SIGTERM or Ctrl-C stops every pipeline after a final checkpoint.
+    Daemon {
+        /// The folder of query files.
+        dir: PathBuf,
+        /// Checkpoint each pipeline into `<STATE_DIR>/<file name>/` and resume from there.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Serve `/metrics` (Prometheus), `/pipelines` (JSON) and `/healthz` on this address,
+        /// e.g. `127.0.0.1:9464` (port 0 picks a free one; the log says which).
+        #[arg(long)]
+        http: Option<std::net::SocketAddr>,
+        /// Time between checkpoints, e.g. `10s` (default: each file's SET 'checkpoint.interval', else 10 s).
+        #[arg(long, requires = "state_dir")]
+        checkpoint_interval: Option<String>,
+        /// How often the folder is scanned for changes.
+        #[arg(long, default_value = "1s")]
+        poll_interval: String,
+    },
     /// Print the operator pipeline of every query in a SQL file.
     Explain {
         /// The SQL file.
@@ -47,6 +77,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -63,6 +94,13 @@ fn main() -> ExitCode {
             };
             runtime.block_on(run_script(&sql, format, false, checkpoints)).map_err(|e| rendered(e, &sql))
         }),
+        Some(Command::Daemon { dir, state_dir, http, checkpoint_interval, poll_interval }) => (|| {
+            let mut config = wavecrest::daemon::DaemonConfig::new(dir);
+            config.state_dir = state_dir;
+            config.checkpoint_interval = checkpoint_interval.as_deref().map(parse_interval).transpose()?;
+            config.poll_interval = parse_interval(&poll_interval)?;
+            runtime.block_on(daemon_cmd::run(config, http))
+        })(),
         Some(Command::Explain { file }) => read(&file).and_then(|sql| {
             runtime.block_on(run_script(&sql, OutputFormat::Table, true, None)).map_err(|e| rendered(e, &sql))
         }),
@@ -111,12 +149,29 @@ fn read(path: &PathBuf) -> Result<String, Error> {
     std::fs::read_to_string(path).map_err(|e| Error::external(format!("cannot read {}: {e}", path.display())))
 }
 
-/// `--checkpoint-interval`: a positive duration.
+/// `--checkpoint-interval`, `--poll-interval`: a positive duration.
 fn parse_interval(text: &str) -> Result<Duration, Error> {
     parse_duration_ms(text)
         .filter(|ms| *ms > 0)
         .map(|ms| Duration::from_millis(ms as u64))
-        .ok_or_else(|| Error::sql(format!("--checkpoint-interval: expected a duration such as '10s', got '{text}'")))
+        .ok_or_else(|| Error::sql(format!("expected a duration such as '10s' or '500ms', got '{text}'")))
+}
+
+/// Logs (the library's `tracing` events) go to stderr, human-readable or as JSON lines;
+/// `WAVECREST_LOG=debug|info|warn|error` sets the level (default info).
+fn init_logging(format: LogFormat) {
+    let level = std::env::var("WAVECREST_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing_subscriber::filter::LevelFilter>().ok())
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 /// Cancels the job on Ctrl-C or SIGTERM; a second Ctrl-C exits at once.

@@ -282,6 +282,7 @@ impl FileSource {
                 Ok(n) => {
                     self.buf.truncate(len + n);
                     cur.read += n as u64;
+                    SourceCounters::add(&self.counters.bytes, n as u64);
                     return Ok(n);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,

@@ -104,6 +104,8 @@ pub struct SourceCounters {
     pub skipped: AtomicU64,
     /// Bad rows written to the dead-letter file.
     pub dead_lettered: AtomicU64,
+    /// Bytes read from the input (file and stdin sources; generators read none).
+    pub bytes: AtomicU64,
 }
 
 impl SourceCounters {

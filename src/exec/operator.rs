@@ -65,41 +65,79 @@ pub trait Operator: Send {
 
 /// Runs a chunk through a chain of operators, returning what comes out of the last one.
 pub fn push_chunk(ops: &mut [Box<dyn Operator>], chunk: Chunk) -> Result<Vec<Chunk>> {
-    let mut current = vec![chunk];
-    for op in ops.iter_mut() {
-        let mut next = Vec::new();
-        for c in current {
-            next.extend(op.on_chunk(c)?);
-        }
-        current = next;
-        if current.is_empty() {
-            break;
-        }
-    }
-    Ok(current)
+    push_chunk_counted(ops, chunk, &mut |_, _, _| {})
 }
 
 /// Delivers a watermark to a chain: each operator's output goes through the rest of the
 /// chain before the next operator sees the watermark.
 pub fn push_watermark(ops: &mut [Box<dyn Operator>], watermark: i64) -> Result<Vec<Chunk>> {
-    let mut out = Vec::new();
-    for i in 0..ops.len() {
-        let produced = ops[i].on_watermark(watermark)?;
-        for c in produced {
-            out.extend(push_chunk(&mut ops[i + 1..], c)?);
-        }
-    }
-    Ok(out)
+    push_watermark_counted(ops, watermark, &mut |_, _, _| {})
 }
 
 /// Ends a chain the same way.
 pub fn push_end(ops: &mut [Box<dyn Operator>]) -> Result<Vec<Chunk>> {
+    push_end_counted(ops, &mut |_, _, _| {})
+}
+
+/// Counts rows through a chain: called with (operator index, rows in, rows out) for every
+/// call of an operator.
+pub type RowCounter<'a> = dyn FnMut(usize, u64, u64) + Send + 'a;
+
+/// [`push_chunk`], reporting every operator call's rows to `count`.
+pub fn push_chunk_counted(ops: &mut [Box<dyn Operator>], chunk: Chunk, count: &mut RowCounter) -> Result<Vec<Chunk>> {
+    push_from(ops, 0, vec![chunk], count)
+}
+
+/// [`push_watermark`], reporting every operator call's rows to `count`.
+pub fn push_watermark_counted(
+    ops: &mut [Box<dyn Operator>],
+    watermark: i64,
+    count: &mut RowCounter,
+) -> Result<Vec<Chunk>> {
+    let mut out = Vec::new();
+    for i in 0..ops.len() {
+        let produced = ops[i].on_watermark(watermark)?;
+        count(i, 0, rows(&produced));
+        out.extend(push_from(ops, i + 1, produced, count)?);
+    }
+    Ok(out)
+}
+
+/// [`push_end`], reporting every operator call's rows to `count`.
+pub fn push_end_counted(ops: &mut [Box<dyn Operator>], count: &mut RowCounter) -> Result<Vec<Chunk>> {
     let mut out = Vec::new();
     for i in 0..ops.len() {
         let produced = ops[i].on_end()?;
-        for c in produced {
-            out.extend(push_chunk(&mut ops[i + 1..], c)?);
-        }
+        count(i, 0, rows(&produced));
+        out.extend(push_from(ops, i + 1, produced, count)?);
     }
     Ok(out)
+}
+
+/// Runs `chunks` through `ops[first..]`.
+fn push_from(
+    ops: &mut [Box<dyn Operator>],
+    first: usize,
+    chunks: Vec<Chunk>,
+    count: &mut RowCounter,
+) -> Result<Vec<Chunk>> {
+    let mut current = chunks;
+    for (i, op) in ops.iter_mut().enumerate().skip(first) {
+        if current.is_empty() {
+            break;
+        }
+        let mut next = Vec::new();
+        for c in current {
+            let n = c.num_rows() as u64;
+            let produced = op.on_chunk(c)?;
+            count(i, n, rows(&produced));
+            next.extend(produced);
+        }
+        current = next;
+    }
+    Ok(current)
+}
+
+fn rows(chunks: &[Chunk]) -> u64 {
+    chunks.iter().map(|c| c.num_rows() as u64).sum()
 }

@@ -71,11 +71,11 @@ pub fn status_text(m: &JobMetrics, rate: f64) -> String {
     text
 }
 
-/// A watermark in ms as a timestamp, `-` before the first one (the counter starts at 0),
+/// A watermark in ms as a timestamp, `-` before the first one (`i64::MIN`),
 /// `end` for +∞.
 pub fn watermark_text(ms: i64) -> String {
     match ms {
-        i64::MIN | 0 => "-".to_string(),
+        i64::MIN => "-".to_string(),
         i64::MAX => "end".to_string(),
         ms => chrono::DateTime::from_timestamp_millis(ms)
             .map(|t| t.naive_utc().format("%Y-%m-%d %H:%M:%S%.3f").to_string())

@@ -1,13 +1,17 @@
 //! Routing a task's output to the next stage: by key hash, to one worker, or to the sink.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use datafusion::arrow::array::UInt32Array;
 use datafusion::common::hash_utils::{create_hashes, RandomState};
 use datafusion::physical_expr::PhysicalExpr;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::mpsc::Sender;
 
 use super::message::{Envelope, Message};
+use super::metrics::TaskMetrics;
 use crate::error::{Error, Result};
 use crate::exec::Chunk;
 
@@ -23,16 +27,24 @@ pub struct Router {
     /// Hash keys when there are several targets; `None` sends everything to target 0.
     pub keys: Option<Vec<Arc<dyn PhysicalExpr>>>,
     hashes: Vec<u64>,
+    /// Where time spent waiting on full channels is counted.
+    meter: Option<Arc<TaskMetrics>>,
 }
 
 impl Router {
     /// A router from upstream `from` to `targets`.
     pub fn new(from: usize, targets: Vec<Sender<Envelope>>, keys: Option<Vec<Arc<dyn PhysicalExpr>>>) -> Self {
-        Router { from, targets, keys, hashes: Vec::new() }
+        Router { from, targets, keys, hashes: Vec::new(), meter: None }
+    }
+
+    /// Counts the time this router waits for full channels into `meter.backpressure_ns`.
+    pub fn metered(mut self, meter: Arc<TaskMetrics>) -> Self {
+        self.meter = Some(meter);
+        self
     }
 
     async fn send(&self, to: usize, msg: Message) -> Result<()> {
-        self.targets[to].send((self.from, msg)).await.map_err(|_| Error::stopped("downstream task stopped"))
+        send_metered(&self.targets[to], (self.from, msg), self.meter.as_ref().map(|m| &m.backpressure_ns)).await
     }
 
     /// Sends rows, split by key hash when there are several targets.
@@ -78,5 +90,23 @@ impl Router {
             self.send(t, msg.clone()).await?;
         }
         Ok(())
+    }
+}
+
+/// Sends `envelope`, adding the time spent waiting for room in a full channel to `waited`
+/// (in ns) when given.
+pub async fn send_metered(tx: &Sender<Envelope>, envelope: Envelope, waited: Option<&AtomicU64>) -> Result<()> {
+    let stopped = || Error::stopped("downstream task stopped");
+    match tx.try_send(envelope) {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Closed(_)) => Err(stopped()),
+        Err(TrySendError::Full(envelope)) => {
+            let started = Instant::now();
+            let sent = tx.send(envelope).await.map_err(|_| stopped());
+            if let Some(w) = waited {
+                w.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            }
+            sent
+        }
     }
 }

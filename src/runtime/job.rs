@@ -250,7 +250,10 @@ fn begin(
     let (next_id, restore) = match decide(&store, &cp.fingerprint)? {
         Start::Fresh { next_id } => (next_id, None),
         Start::Resume(c) if c.finished => return Ok(Begin::Finished(c)),
-        Start::Resume(c) => (c.id + 1, Some(c)),
+        Start::Resume(c) => {
+            tracing::info!("resuming from checkpoint {} in '{}'", c.id, cp.config.dir.display());
+            (c.id + 1, Some(c))
+        }
     };
     for (qi, q) in queries.iter_mut().enumerate() {
         let state = match &restore {
@@ -269,7 +272,7 @@ fn begin(
 /// A job resumed on a finished checkpoint: its sinks complete the last commit (which a crash
 /// may have interrupted); nothing runs again.
 async fn complete_finished(checkpoint: Checkpoint, queries: Vec<JobQuery>) -> Result<()> {
-    eprintln!("wavecrest: the state directory holds a finished run (checkpoint {}): nothing left to do", checkpoint.id);
+    tracing::info!("the state directory holds a finished run (checkpoint {}): nothing left to do", checkpoint.id);
     for (qi, mut q) in queries.into_iter().enumerate() {
         let state = checkpoint.sinks.get(&qi).ok_or_else(|| {
             Error::internal(format!("finished checkpoint {} has no state for query {qi}", checkpoint.id))

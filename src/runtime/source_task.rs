@@ -1,5 +1,6 @@
 //! The task that reads one source table and feeds every query of the job that reads it.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use tokio::sync::mpsc::{Sender, UnboundedReceiver, UnboundedSender};
@@ -7,6 +8,7 @@ use tokio::sync::mpsc::{Sender, UnboundedReceiver, UnboundedSender};
 use super::cancel::Cancel;
 use super::checkpoint::{Report, SourceState, Trigger};
 use super::clock::Clock;
+use super::exchange::send_metered;
 use super::job::JobSource;
 use super::message::{Envelope, Message};
 use super::metrics::JobMetrics;
@@ -88,7 +90,7 @@ pub async fn run_source(
                 if let Some(r) = &reports {
                     let _ = r.send(Report::Source { checkpoint: id, table: table.clone(), state });
                 }
-                send(&mut subscribers, Message::Barrier(id)).await;
+                send(&mut subscribers, Message::Barrier(id), &metrics.source_backpressure_ns).await;
             }
             if stop {
                 cancelled = true;
@@ -122,7 +124,7 @@ pub async fn run_source(
                 if let Some(c) = combiner.as_mut() {
                     chunk = c.assign(p, chunk)?;
                 }
-                send(&mut subscribers, Message::Data(chunk)).await;
+                send(&mut subscribers, Message::Data(chunk), &metrics.source_backpressure_ns).await;
             }
             SourceEvent::Watermark(w) => {
                 if let Some(c) = combiner.as_mut() {
@@ -145,14 +147,14 @@ pub async fn run_source(
             let now = c.current();
             if now > before && !c.all_ended() {
                 metrics.watermark.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
-                send(&mut subscribers, Message::Watermark(now)).await;
+                send(&mut subscribers, Message::Watermark(now), &metrics.source_backpressure_ns).await;
             }
         }
     }
     if !cancelled {
-        send(&mut subscribers, Message::Watermark(i64::MAX)).await;
+        send(&mut subscribers, Message::Watermark(i64::MAX), &metrics.source_backpressure_ns).await;
     }
-    send(&mut subscribers, Message::End).await;
+    send(&mut subscribers, Message::End, &metrics.source_backpressure_ns).await;
     if let Some(r) = &reports {
         let _ = r.send(Report::SourceEnded { table, stopped: cancelled });
     }
@@ -173,10 +175,11 @@ pub struct SourceCheckpoints {
 }
 
 /// Sends to every subscriber; a subscriber whose query stopped is dropped, the others go on.
-async fn send(subscribers: &mut Vec<Sender<Envelope>>, msg: Message) {
+/// Time spent waiting for room is added to `waited` (ns).
+async fn send(subscribers: &mut Vec<Sender<Envelope>>, msg: Message, waited: &AtomicU64) {
     let mut open = Vec::with_capacity(subscribers.len());
     for s in subscribers.drain(..) {
-        if s.send((0, msg.clone())).await.is_ok() {
+        if send_metered(&s, (0, msg.clone()), Some(waited)).await.is_ok() {
             open.push(s);
         }
     }

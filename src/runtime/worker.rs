@@ -1,5 +1,6 @@
 //! A worker: runs a chain of operators over the messages of one or more upstream tasks.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::sync::mpsc::{Receiver, UnboundedSender};
@@ -8,9 +9,9 @@ use super::align::{Aligner, Step};
 use super::checkpoint::{worker_key, Report, WorkerState};
 use super::exchange::Router;
 use super::message::{Envelope, Message};
-use super::metrics::{JobMetrics, WorkerStats};
+use super::metrics::{JobMetrics, OperatorMetrics, TaskMetrics, WorkerStats};
 use crate::error::{Error, Result};
-use crate::exec::operator::{push_chunk, push_end, push_watermark, Operator};
+use crate::exec::operator::{push_chunk_counted, push_end_counted, push_watermark_counted, Operator};
 
 /// Where a worker sits in the job, for metrics.
 #[derive(Debug, Clone, Copy)]
@@ -44,10 +45,18 @@ pub async fn run_worker(
     mut input: Receiver<Envelope>,
     upstreams: usize,
     mut ops: Vec<Box<dyn Operator>>,
-    mut router: Router,
+    router: Router,
     metrics: Arc<JobMetrics>,
     checkpoints: WorkerCheckpoints,
 ) -> Result<()> {
+    let names: Vec<&str> = ops.iter().map(|o| o.name()).collect();
+    let (task, meters) = metrics.register_worker(id.query, id.stage, id.worker, &names);
+    let mut router = router.metered(Arc::clone(&task));
+    let mut count = |i: usize, rows_in: u64, rows_out: u64| {
+        let m: &OperatorMetrics = &meters[i];
+        m.rows_in.fetch_add(rows_in, Ordering::Relaxed);
+        m.rows_out.fetch_add(rows_out, Ordering::Relaxed);
+    };
     let mut marks = vec![i64::MIN; upstreams];
     let mut ended = vec![false; upstreams];
     let mut current = i64::MIN;
@@ -79,6 +88,9 @@ pub async fn run_worker(
             Step::Aligned(checkpoint) => {
                 if let Some(reports) = &checkpoints.reports {
                     let operators = ops.iter_mut().map(|o| o.snapshot()).collect::<Result<Vec<_>>>()?;
+                    for (m, bytes) in meters.iter().zip(&operators) {
+                        m.state_bytes.store(bytes.len() as u64, Ordering::Relaxed);
+                    }
                     let state = WorkerState { operators, marks: marks.clone(), current };
                     let _ = reports.send(Report::Worker { checkpoint, key: key(id), state });
                 }
@@ -89,30 +101,34 @@ pub async fn run_worker(
         match msg {
             Message::Data(chunk) => {
                 stats.rows_in += chunk.num_rows() as u64;
-                let out = push_chunk(&mut ops, chunk)?;
+                task.rows_in.fetch_add(chunk.num_rows() as u64, Ordering::Relaxed);
+                let out = push_chunk_counted(&mut ops, chunk, &mut count)?;
                 router.data(out).await?;
             }
             Message::Watermark(w) => {
                 marks[from] = marks[from].max(w);
-                advance(&mut ops, &mut router, &marks, &ended, &mut current, &mut stats).await?;
+                let live = Live { task: &task, meters: &meters, count: &mut count };
+                advance(&mut ops, &mut router, &marks, &ended, &mut current, &mut stats, live).await?;
             }
             Message::End => {
                 ended[from] = true;
                 if ended.iter().all(|e| *e) {
                     break;
                 }
-                advance(&mut ops, &mut router, &marks, &ended, &mut current, &mut stats).await?;
+                let live = Live { task: &task, meters: &meters, count: &mut count };
+                advance(&mut ops, &mut router, &marks, &ended, &mut current, &mut stats, live).await?;
             }
             Message::Barrier(_) => return Err(Error::internal("a barrier passed the aligner")),
         }
     }
-    let out = push_end(&mut ops)?;
+    let out = push_end_counted(&mut ops, &mut count)?;
     router.data(out).await?;
     router.broadcast(Message::End).await?;
+    sample(&ops, &meters);
     let late: u64 = ops.iter().map(|o| o.late_rows()).sum();
-    metrics.late_dropped.fetch_add(late, std::sync::atomic::Ordering::Relaxed);
+    metrics.late_dropped.fetch_add(late, Ordering::Relaxed);
     let no_time: u64 = ops.iter().map(|o| o.rows_without_time()).sum();
-    metrics.no_event_time.fetch_add(no_time, std::sync::atomic::Ordering::Relaxed);
+    metrics.no_event_time.fetch_add(no_time, Ordering::Relaxed);
     if let Ok(mut w) = metrics.workers.lock() {
         w.push(stats);
     }
@@ -123,6 +139,21 @@ fn key(id: WorkerId) -> String {
     worker_key(id.query, id.stage, id.worker)
 }
 
+/// A worker's live counters, updated as watermarks advance.
+struct Live<'a, 'c> {
+    task: &'a TaskMetrics,
+    meters: &'a [Arc<OperatorMetrics>],
+    count: &'a mut (dyn FnMut(usize, u64, u64) + Send + 'c),
+}
+
+/// Copies each operator's late-row count and state size into its counters.
+fn sample(ops: &[Box<dyn Operator>], meters: &[Arc<OperatorMetrics>]) {
+    for (op, m) in ops.iter().zip(meters) {
+        m.late_rows.store(op.late_rows(), Ordering::Relaxed);
+        m.state_keys.store(op.state_keys() as u64, Ordering::Relaxed);
+    }
+}
+
 async fn advance(
     ops: &mut [Box<dyn Operator>],
     router: &mut Router,
@@ -130,6 +161,7 @@ async fn advance(
     ended: &[bool],
     current: &mut i64,
     stats: &mut WorkerStats,
+    live: Live<'_, '_>,
 ) -> Result<()> {
     let min = marks.iter().zip(ended).filter(|(_, e)| !**e).map(|(m, _)| *m).min().unwrap_or(*current);
     if min <= *current {
@@ -137,7 +169,9 @@ async fn advance(
     }
     *current = min;
     stats.max_keys = stats.max_keys.max(ops.iter().map(|o| o.state_keys()).sum());
-    let out = push_watermark(ops, min)?;
+    let out = push_watermark_counted(ops, min, live.count)?;
+    sample(ops, live.meters);
+    live.task.watermark.store(min, Ordering::Relaxed);
     router.data(out).await?;
     router.broadcast(Message::Watermark(min)).await
 }

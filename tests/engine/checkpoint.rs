@@ -6,24 +6,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// 2 M generator events (1 840 000 bids), out of order with 1 % late events corrected within
-/// the allowed lateness: the checkpoint holds window state, late-correction state and the
-/// generator's offset. Two workers per keyed stage, so output order across keys varies.
-const KILL_QUERY: &str = "
-SET 'parallelism' = '2';
-CREATE TABLE bid (
-  auction BIGINT, bidder BIGINT, price BIGINT, date_time TIMESTAMP(3),
-  WATERMARK FOR date_time AS date_time - INTERVAL '2' SECOND
-) WITH ('connector' = 'nexmark', 'nexmark.events' = '2000000', 'nexmark.out-of-orderness' = '1s',
-        'nexmark.late-fraction' = '0.01', 'lateness' = '30s');
-CREATE TABLE out (window_start TIMESTAMP(3), bucket BIGINT, n BIGINT, top BIGINT)
-  WITH ('connector' = 'filesystem', 'path' = 'out', 'format' = 'csv');
-INSERT INTO out
-SELECT window_start, auction % 50 AS bucket, COUNT(*) AS n, MAX(price) AS top
-FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '2' SECOND))
-GROUP BY window_start, window_end, auction % 50;
-";
-
 fn start(dir: &Path, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_wavecrest"))
         .arg("run")
@@ -151,11 +133,6 @@ fn kill_9_and_compare(query: &str, setup: impl Fn(&Path), total_rows: u64) {
     assert!(committed(dir.path()) == expected);
 }
 
-#[test]
-fn kill_9_at_random_moments_then_restart_gives_the_uninterrupted_output() {
-    kill_9_and_compare(KILL_QUERY, |_| {}, 1_840_000);
-}
-
 /// Three csv files with headers, one partition each (their own watermarks), out of order.
 const FILE_QUERY: &str = "
 SET 'parallelism' = '2';
@@ -280,13 +257,19 @@ fn a_changed_query_starts_from_scratch_with_a_warning() {
     assert_eq!(committed(dir.path()), ["1", "2", "3", "4", "5"]);
     std::fs::write(dir.path().join("q.sql"), sql(10)).expect("write");
     let stderr = run_to_end(dir.path(), &["--state-dir", "st"]);
-    assert!(stderr.contains("warning: the queries, their tables or their parallelism changed"), "{stderr}");
+    assert!(
+        stderr.contains("WARN") && stderr.contains("the queries, their tables or their parallelism changed"),
+        "{stderr}"
+    );
     assert_eq!(committed(dir.path()), ["10", "20", "30", "40", "50"]);
     // A changed source option changes the job too (the offsets would not fit it).
     std::fs::write(dir.path().join("q.sql"), sql(10).replace("'number-of-rows' = '5'", "'number-of-rows' = '3'"))
         .expect("write");
     let stderr = run_to_end(dir.path(), &["--state-dir", "st"]);
-    assert!(stderr.contains("warning: the queries, their tables or their parallelism changed"), "{stderr}");
+    assert!(
+        stderr.contains("WARN") && stderr.contains("the queries, their tables or their parallelism changed"),
+        "{stderr}"
+    );
     assert_eq!(committed(dir.path()), ["10", "20", "30"]);
 }
 

@@ -2,6 +2,7 @@
 
 mod checkpoint;
 mod cli;
+mod daemon;
 mod grammar;
 mod memory;
 mod oracle;

@@ -200,6 +200,8 @@ pub async fn run_coordinator(mut c: Coordinator, cancel: Cancel, metrics: Arc<Jo
 
 fn record(metrics: &JobMetrics, started: Option<std::time::Instant>) {
     metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    metrics.checkpoint_at_ms.store(now, Ordering::Relaxed);
     if let Some(t) = started {
         metrics.checkpoint_ms.store(t.elapsed().as_millis() as u64, Ordering::Relaxed);
     }

@@ -26,8 +26,8 @@ pub fn decide(store: &CheckpointStore, fingerprint: &str) -> Result<Start> {
         None => Ok(Start::Fresh { next_id }),
         Some(c) if c.fingerprint == fingerprint => Ok(Start::Resume(c)),
         Some(c) => {
-            eprintln!(
-                "wavecrest: warning: the queries, their tables or their parallelism changed since checkpoint {} in '{}': \
+            tracing::warn!(
+                "the queries, their tables or their parallelism changed since checkpoint {} in '{}': \
                  starting from scratch",
                 c.id,
                 store.dir().display()

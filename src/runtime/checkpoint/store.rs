@@ -90,7 +90,7 @@ impl CheckpointStore {
             let bytes = fs::read(&path).map_err(|e| io("cannot read", &path, e))?;
             match serde_json::from_slice::<Checkpoint>(&bytes) {
                 Ok(c) => return Ok(Some(c)),
-                Err(e) => eprintln!("wavecrest: warning: skipping unreadable checkpoint '{}': {e}", path.display()),
+                Err(e) => tracing::warn!("skipping unreadable checkpoint '{}': {e}", path.display()),
             }
         }
         Ok(None)
