@@ -96,6 +96,12 @@ pub fn open_sink_with(
                 None => OutputFormat::Table,
             };
             options.check_all_used(connector)?;
+            if exactly_once {
+                tracing::warn!(
+                    "the '{connector}' sink is at-least-once: rows printed since the last checkpoint are printed \
+                     again after a crash"
+                );
+            }
             Box::new(StdoutSink::new(schema, format))
         }
         "file" | "filesystem" => {

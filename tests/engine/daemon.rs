@@ -18,11 +18,17 @@ struct Daemon {
 
 impl Daemon {
     fn start(dir: &Path) -> Daemon {
+        Self::start_with(dir, &["--poll-interval", "100ms"])
+    }
+
+    /// Starts with `args` added (e.g. another poll interval, a log format).
+    fn start_with(dir: &Path, args: &[&str]) -> Daemon {
         let n = std::fs::read_dir(dir).expect("dir").filter(|e| e.as_ref().is_ok_and(is_log)).count();
         let log = dir.join(format!("daemon-{n}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_wavecrest"))
             .args(["daemon", "queries", "--state-dir", "st", "--http", "127.0.0.1:0"])
-            .args(["--poll-interval", "100ms", "--checkpoint-interval", "50ms"])
+            .args(["--checkpoint-interval", "50ms"])
+            .args(args)
             .current_dir(dir)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
@@ -349,4 +355,27 @@ fn a_pipeline_whose_source_fails_is_retried_with_backoff_until_it_works() {
     assert_eq!(committed(dir.path(), "out"), ["2", "3"]);
     let log = daemon.terminate();
     assert!(log.contains("failed; retrying"), "{log}");
+}
+
+#[test]
+fn sighup_rescans_at_once_and_logs_can_be_json_lines() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir(dir.path().join("queries")).expect("mkdir");
+    let daemon = Daemon::start_with(dir.path(), &["--poll-interval", "1h", "--log-format", "json"]);
+    std::fs::write(dir.path().join("queries/a.sql"), sequence_query("out_a", 1)).expect("write");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(daemon.pipeline("a").is_none(), "no scan before the hour is up");
+    let status = Command::new("kill").args(["-HUP", &daemon.child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    daemon.wait_state("a", "finished");
+    assert_eq!(committed(dir.path(), "out_a"), numbers(&[1, 2, 3, 4, 5]));
+    let log = daemon.terminate();
+    let events: Vec<serde_json::Value> =
+        log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    let message = |e: &serde_json::Value| e["fields"]["message"].as_str().unwrap_or("").to_string();
+    assert!(events.iter().any(|e| message(e).contains("rescanning (SIGHUP)")), "{log}");
+    assert!(
+        events.iter().any(|e| message(e) == "finished: its inputs ended" && e["fields"]["pipeline"] == "a"),
+        "{log}"
+    );
 }
