@@ -326,6 +326,14 @@ fn daemon_killed_9_at_random_moments_commits_the_uninterrupted_output() {
         kills += 1;
     }
     assert!(kills >= 5, "the pipeline finished after {kills} kills (seed {seed}); make the input larger");
+    // A graceful stop too: SIGTERM takes a final checkpoint, which the next start resumes.
+    let daemon = Daemon::start(dir.path());
+    let seen = newest_checkpoint(dir.path());
+    while newest_checkpoint(dir.path()) <= seen {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let log = daemon.terminate();
+    assert!(log.contains("SIGTERM: stopping every pipeline"), "{log}");
     let daemon = Daemon::start(dir.path());
     let last = daemon.wait_state("q", "finished");
     assert!(last["rows_in"].as_u64().expect("rows_in") < 1_840_000, "the last run resumed: {last}");
