@@ -36,33 +36,16 @@ pub async fn run(config: DaemonConfig, http_addr: Option<std::net::SocketAddr>) 
 
 /// SIGTERM and Ctrl-C set `shutdown` (a second Ctrl-C exits at once); SIGHUP notifies `rescan`.
 fn watch_signals(shutdown: Cancel, rescan: Arc<Notify>) {
-    let on_ctrl_c = shutdown.clone();
+    crate::cancel_on_signals(shutdown, |signal| {
+        tracing::info!("{signal}: stopping every pipeline (final checkpoints)")
+    });
+    #[cfg(unix)]
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tracing::info!("Ctrl-C: stopping every pipeline (final checkpoints)");
-            on_ctrl_c.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut hup) = signal(SignalKind::hangup()) {
+            while hup.recv().await.is_some() {
+                rescan.notify_one();
             }
         }
     });
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        tokio::spawn(async move {
-            if let Ok(mut term) = signal(SignalKind::terminate()) {
-                if term.recv().await.is_some() {
-                    tracing::info!("SIGTERM: stopping every pipeline (final checkpoints)");
-                    shutdown.cancel();
-                }
-            }
-        });
-        tokio::spawn(async move {
-            if let Ok(mut hup) = signal(SignalKind::hangup()) {
-                while hup.recv().await.is_some() {
-                    rescan.notify_one();
-                }
-            }
-        });
-    }
 }

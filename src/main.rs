@@ -177,10 +177,17 @@ fn init_logging(format: LogFormat) {
 /// Cancels the job on Ctrl-C or SIGTERM; a second Ctrl-C exits at once.
 fn stop_on_signals(cancel: Cancel, checkpoints: bool) {
     let what = if checkpoints { "taking a final checkpoint" } else { "press Ctrl-C again to quit at once" };
+    cancel_on_signals(cancel, move |signal| eprintln!("wavecrest: stopping ({signal}; {what})"));
+}
+
+/// Sets `cancel` on Ctrl-C or SIGTERM, after `announce("Ctrl-C" | "SIGTERM")`; a second
+/// Ctrl-C exits at once.
+fn cancel_on_signals(cancel: Cancel, announce: impl Fn(&str) + Clone + Send + 'static) {
     let on_ctrl_c = cancel.clone();
+    let say = announce.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("wavecrest: stopping (Ctrl-C; {what})");
+            say("Ctrl-C");
             on_ctrl_c.cancel();
             if tokio::signal::ctrl_c().await.is_ok() {
                 std::process::exit(130);
@@ -192,7 +199,7 @@ fn stop_on_signals(cancel: Cancel, checkpoints: bool) {
         use tokio::signal::unix::{signal, SignalKind};
         if let Ok(mut term) = signal(SignalKind::terminate()) {
             if term.recv().await.is_some() {
-                eprintln!("wavecrest: stopping (SIGTERM; {what})");
+                announce("SIGTERM");
                 cancel.cancel();
             }
         }
