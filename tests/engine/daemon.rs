@@ -387,3 +387,28 @@ fn sighup_rescans_at_once_and_logs_can_be_json_lines() {
         "{log}"
     );
 }
+
+/// The shipped daemon folder `queries/pipelines/`: the CSV pipeline finishes with its windows
+/// and late row counted, the endless one runs and commits windows.
+#[test]
+fn the_example_pipelines_folder_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(dir.path().join("queries")).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
+    std::fs::copy(root.join("data/bids.csv"), dir.path().join("data/bids.csv")).expect("copy");
+    for f in std::fs::read_dir(root.join("queries/pipelines")).expect("queries/pipelines").flatten() {
+        std::fs::copy(f.path(), dir.path().join("queries").join(f.file_name())).expect("copy");
+    }
+    let daemon = Daemon::start(dir.path());
+    let csv = daemon.wait_state("csv_bid_counts", "finished");
+    assert_eq!(csv["late_rows"], 1, "{csv}");
+    assert!(!committed(dir.path(), "out/bid_counts").is_empty());
+    daemon.wait_state("hot_auctions", "running");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while committed(dir.path(), "out/hot_auctions").is_empty() {
+        assert!(Instant::now() < deadline, "no window committed: {}", daemon.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    daemon.terminate();
+}
