@@ -12,15 +12,21 @@
 //!   [`super::correction`]); later than that it is dropped from that window only, and
 //!   counted when it is too late for every window it belongs to;
 //! * within a chunk, windows fire (and corrections are emitted) at the row where the
-//!   per-row watermark crosses a window end, so results never depend on batch boundaries.
+//!   per-row watermark crosses a window end, so results never depend on batch boundaries;
+//! * every late row gets its own correction: before a late row changes a (window, key)
+//!   that an earlier late row changed since the last correction, that earlier change is
+//!   emitted. Late rows for different keys are corrected together, at the end of the
+//!   chunk at the latest. So the `-U`/`+U` pairs do not depend on how the input is split
+//!   into chunks either: one pair per late row and window whose result it changed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, TimestampMillisecondArray, UInt32Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::hash_utils::{create_hashes, RandomState};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::PhysicalExpr;
 use serde::{Deserialize, Serialize};
@@ -32,6 +38,10 @@ use super::operator::Operator;
 use super::state_codec::{decode_arrays, encode_arrays};
 use crate::error::{Error, Result};
 use crate::plan::window::WindowKind;
+
+/// Hashes of grouping keys, to tell late rows of the same key apart (a collision only costs
+/// an extra correction step, never a wrong result).
+const KEY_HASH: RandomState = RandomState::with_seed(0x1a7e);
 
 /// Where each output column of the aggregate comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,6 +294,43 @@ impl WindowAggregate {
         }
     }
 
+    /// The (window end, key hash) of every fired window that row `i`, under watermark `w`,
+    /// corrects (late, but within the lateness), into `out`. Key hashes are computed for the
+    /// whole chunk when the first late row needs them.
+    fn corrected_by(
+        &self,
+        cols: &Evaluated,
+        i: usize,
+        w: i64,
+        hashes: &mut Option<Vec<u64>>,
+        out: &mut Vec<(i64, u64)>,
+    ) -> Result<()> {
+        if cols.time.is_null(i) {
+            return Ok(());
+        }
+        let kind = self.spec.kind;
+        let pane = kind.pane_start(cols.time.value(i));
+        if pane.saturating_add(kind.pane_size() - 1) > w {
+            return Ok(()); // no window of this row has fired
+        }
+        let lateness = self.spec.lateness_ms;
+        let h = match hashes {
+            Some(h) => h[i],
+            None => {
+                let mut h = vec![0; cols.time.len()];
+                create_hashes(&cols.keys, &KEY_HASH, &mut h)?;
+                hashes.insert(h)[i]
+            }
+        };
+        out.extend(
+            kind.windows_closing(pane, i64::MIN, w)
+                .into_iter()
+                .filter(|(_, e)| (e - 1).saturating_add(lateness) > w)
+                .map(|(_, e)| (e, h)),
+        );
+        Ok(())
+    }
+
     /// Emits `-U`/`+U` (or `+I`) for fired windows that late rows changed.
     fn correct(&mut self) -> Result<Vec<Chunk>> {
         let mut out = Vec::new();
@@ -402,17 +449,26 @@ impl Operator for WindowAggregate {
         let n = chunk.num_rows();
         let mut out = Vec::new();
         let mut from = 0;
-        if let Some(wm) = cols.row_wm.clone() {
-            let lateness = self.spec.lateness_ms;
+        let lateness = self.spec.lateness_ms;
+        if cols.row_wm.is_some() || lateness > 0 {
             let mut fired = self.fire_index(self.watermark);
             // Windows whose lateness ran out: corrections must be taken before a row too
             // late for them lands in a pane they share with windows still open.
             let mut expired = self.fire_index(self.watermark.saturating_sub(lateness));
+            // (window end, key hash) that a late row changed since the last correction.
+            let mut touched: HashSet<(i64, u64)> = HashSet::new();
+            let mut hashes: Option<Vec<u64>> = None;
+            let mut targets = Vec::new();
             for i in 0..n {
-                let w = wm.value(i);
+                let w = cols.row_wm.as_ref().map_or(self.watermark, |wm| wm.value(i));
                 let fire = w > self.watermark && self.fire_index(w) > fired;
                 let expire = lateness > 0 && self.fire_index(w.saturating_sub(lateness)) > expired;
-                if fire || expire {
+                targets.clear();
+                if lateness > 0 {
+                    self.corrected_by(&cols, i, w, &mut hashes, &mut targets)?;
+                }
+                let collide = targets.iter().any(|t| touched.contains(t));
+                if fire || expire || collide {
                     let current = self.watermark;
                     self.add_rows(&cols, from, i, current)?;
                     if !self.dirty.is_empty() {
@@ -423,8 +479,10 @@ impl Operator for WindowAggregate {
                         fired = self.fire_index(w);
                     }
                     expired = expired.max(self.fire_index(w.saturating_sub(lateness)));
+                    touched.clear();
                     from = i;
                 }
+                touched.extend(targets.iter().copied());
             }
         }
         let current = self.watermark;
@@ -523,9 +581,14 @@ mod tests {
     /// Builds the window operator of `SELECT window_start, k, COUNT(*), SUM(v) ... <tvf>`; its
     /// rows are (window_start, window_end, k, count, sum).
     fn op(tvf: &str) -> (WindowAggregate, SchemaRef) {
+        op_with(tvf, "")
+    }
+
+    /// [`op`] over a table with more options (`, 'key' = 'value'`).
+    fn op_with(tvf: &str, options: &str) -> (WindowAggregate, SchemaRef) {
         let mut planner = Planner::new();
         let sql = format!(
-            "CREATE TABLE t (k BIGINT, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values');
+            "CREATE TABLE t (k BIGINT, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts) WITH ('connector' = 'values'{options});
              SELECT window_start, k, COUNT(*), SUM(v) FROM TABLE({tvf}) GROUP BY window_start, window_end, k;"
         );
         let stmts = parse_statements(&sql).unwrap();
@@ -575,6 +638,40 @@ mod tests {
         assert_eq!(w.late_rows(), 1);
         let out = w.on_watermark(i64::MAX).unwrap();
         assert_eq!(text(&out), vec!["+I 1970-01-01 00:00:10.000 1970-01-01 00:00:20.000 1 1 2"]);
+    }
+
+    #[test]
+    fn every_late_row_gets_its_own_correction_however_the_input_is_split() {
+        // [0 s, 10 s) fired with k=1; then, within the lateness, late rows for k=1, k=2, k=1.
+        let late = [(1, 2, 2 * S, 12 * S), (2, 3, 3 * S, 12 * S), (1, 4, 4 * S, 12 * S)];
+        let run = |sizes: &[usize]| -> Vec<String> {
+            let (mut w, schema) = op_with(TUMBLE, ", 'lateness' = '10 s'");
+            let mut out = w.on_chunk(chunk(&schema, &[(1, 1, S, i64::MIN)])).unwrap();
+            out.extend(w.on_watermark(12 * S).unwrap());
+            let mut rest = &late[..];
+            for n in sizes {
+                let (part, tail) = rest.split_at(*n);
+                out.extend(w.on_chunk(chunk(&schema, part)).unwrap());
+                rest = tail;
+            }
+            out.extend(w.on_watermark(i64::MAX).unwrap());
+            text(&out)
+        };
+        let whole = run(&[3]);
+        assert_eq!(
+            whole,
+            vec![
+                "+I 1970-01-01 00:00:00.000 1970-01-01 00:00:10.000 1 1 1",
+                "+I 1970-01-01 00:00:00.000 1970-01-01 00:00:10.000 2 1 3",
+                "+U 1970-01-01 00:00:00.000 1970-01-01 00:00:10.000 1 2 3",
+                "+U 1970-01-01 00:00:00.000 1970-01-01 00:00:10.000 1 3 7",
+                "-U 1970-01-01 00:00:00.000 1970-01-01 00:00:10.000 1 1 1",
+                "-U 1970-01-01 00:00:00.000 1970-01-01 00:00:10.000 1 2 3",
+            ]
+        );
+        assert_eq!(run(&[1, 1, 1]), whole);
+        assert_eq!(run(&[2, 1]), whole);
+        assert_eq!(run(&[1, 2]), whole);
     }
 
     #[test]
