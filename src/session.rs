@@ -94,7 +94,8 @@ impl Output {
 /// the same inputs and outputs), and the parallelism. A checkpoint is only restored into a
 /// job with the same fingerprint.
 fn fingerprint(statements: &[Continuous], parallelism: usize, planner: &Planner) -> String {
-    let mut text = format!("parallelism {parallelism}\n");
+    let routing = crate::runtime::exchange::routing_signature();
+    let mut text = format!("parallelism {parallelism}\nrouting {routing}\n");
     let table = |name: &str| match planner.table(name) {
         Some(t) => format!("table {name} {:?} {:?}\n", t.ddl.options, t.physical_schema.fields()),
         None => format!("table {name}\n"),

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::array::UInt32Array;
+use datafusion::arrow::array::{ArrayRef, UInt32Array};
 use datafusion::common::hash_utils::{create_hashes, RandomState};
 use datafusion::physical_expr::PhysicalExpr;
 use tokio::sync::mpsc::error::TrySendError;
@@ -17,6 +17,26 @@ use crate::exec::Chunk;
 
 /// Fixed seed: the same key always goes to the same worker, in every run.
 const HASH_SEED: RandomState = RandomState::with_seed(0x5eed);
+
+/// The hashes that route a few probe keys (integers and strings), as text. Keyed state in a
+/// checkpoint belongs to the worker its keys hash to, so a checkpoint records this and is
+/// only restored by a binary that routes the same way: a dependency upgrade that changed the
+/// hash function starts the job from scratch (with the usual warning) instead of restoring
+/// keys into the wrong workers.
+pub fn routing_signature() -> String {
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    let ints: ArrayRef = Arc::new(Int64Array::from(vec![0, 1, -1, 42, i64::MAX]));
+    let strings: ArrayRef = Arc::new(StringArray::from(vec!["", "a", "wavecrest", "ü", "0"]));
+    let mut hashes = vec![0u64; 5];
+    let mut text = String::new();
+    for probe in [ints, strings] {
+        hashes.iter_mut().for_each(|h| *h = 0);
+        if create_hashes(&[probe], &HASH_SEED, &mut hashes).is_ok() {
+            text.extend(hashes.iter().map(|h| format!("{h:016x}")));
+        }
+    }
+    text
+}
 
 /// Where a task sends what it produces.
 pub struct Router {
@@ -108,5 +128,17 @@ pub async fn send_metered(tx: &Sender<Envelope>, envelope: Envelope, waited: Opt
             }
             sent
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_routing_signature_covers_every_probe_and_is_stable() {
+        let sig = routing_signature();
+        assert_eq!(sig.len(), 10 * 16, "ten probe hashes");
+        assert_eq!(sig, routing_signature());
     }
 }
