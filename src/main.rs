@@ -273,7 +273,7 @@ async fn run_script(
     }
     let no_time = metrics.no_event_time.load(std::sync::atomic::Ordering::Relaxed);
     if no_time > 0 {
-        eprintln!("wavecrest: {no_time} rows had no event time (NULL) and belong to no window: dropped");
+        eprintln!("wavecrest: {no_time} rows had no event time (NULL, or beyond ±35 000 years) and belong to no window: dropped");
     }
     Ok(())
 }

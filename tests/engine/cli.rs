@@ -52,6 +52,25 @@ fn on_error_fail_names_file_line_and_reason() {
 }
 
 #[test]
+fn event_times_at_the_ends_of_the_range_neither_crash_nor_move_the_watermark() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rows = [
+        r#"{"k": 1, "v": 1, "ts": "2024-01-01T00:00:01"}"#,
+        r#"{"k": 2, "v": 2, "ts": 9223372036854775807}"#,
+        r#"{"k": 3, "v": 3, "ts": "+262142-12-31T23:59:59"}"#,
+        r#"{"k": 4, "v": 4, "ts": "2024-01-01T00:00:02"}"#,
+    ];
+    std::fs::write(dir.path().join("in.json"), rows.join("\n")).expect("write");
+    let sql = script("").replace("'path' = 'in.csv', 'format' = 'csv'", "'path' = 'in.json', 'format' = 'json'");
+    std::fs::write(dir.path().join("q.sql"), sql).expect("write");
+    let r = wavecrest(&["run", "--format", "csv", "q.sql"], dir.path(), None);
+    assert!(r.ok, "{}", r.stderr);
+    // The last row is on time: the absurd ones did not push the watermark to the end of time.
+    assert_eq!(r.stdout, "op,window_start,n,s\n+I,2024-01-01 00:00:00.000,2,5\n");
+    assert!(r.stderr.contains("2 rows had no event time"), "{}", r.stderr);
+}
+
+#[test]
 fn on_error_skip_drops_and_counts_bad_rows() {
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::write(dir.path().join("in.csv"), BAD_CSV).expect("write");
