@@ -2,6 +2,7 @@
 
 mod daemon_cmd;
 mod repl;
+mod run_status;
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -45,6 +46,10 @@ enum Command {
         /// Time between checkpoints, e.g. `10s`, `500ms` (default: SET 'checkpoint.interval', else 10 s).
         #[arg(long, requires = "state_dir")]
         checkpoint_interval: Option<String>,
+        /// Serve `/metrics` (Prometheus), `/pipelines` and `/healthz` for this job while it
+        /// runs, e.g. `127.0.0.1:9464` (port 0 picks a free one; the log says which).
+        #[arg(long)]
+        http: Option<std::net::SocketAddr>,
         /// The SQL file.
         file: PathBuf,
     },
@@ -86,13 +91,14 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Some(Command::Run { format, file, state_dir, checkpoint_interval }) => read(&file).and_then(|sql| {
+        Some(Command::Run { format, file, state_dir, checkpoint_interval, http }) => read(&file).and_then(|sql| {
             let format: OutputFormat = format.parse()?;
             let checkpoints = match state_dir {
                 Some(dir) => Some((dir, checkpoint_interval.as_deref().map(parse_interval).transpose()?)),
                 None => None,
             };
-            runtime.block_on(run_script(&sql, format, false, checkpoints)).map_err(|e| rendered(e, &sql))
+            let options = RunOptions { format, explain_only: false, checkpoints, http, file: Some(file.clone()) };
+            runtime.block_on(run_script(&sql, options)).map_err(|e| rendered(e, &sql))
         }),
         Some(Command::Daemon { dir, state_dir, http, checkpoint_interval, poll_interval }) => (|| {
             let mut config = wavecrest::daemon::DaemonConfig::new(dir);
@@ -101,9 +107,8 @@ fn main() -> ExitCode {
             config.poll_interval = parse_interval(&poll_interval)?;
             runtime.block_on(daemon_cmd::run(config, http))
         })(),
-        Some(Command::Explain { file }) => read(&file).and_then(|sql| {
-            runtime.block_on(run_script(&sql, OutputFormat::Table, true, None)).map_err(|e| rendered(e, &sql))
-        }),
+        Some(Command::Explain { file }) => read(&file)
+            .and_then(|sql| runtime.block_on(run_script(&sql, RunOptions::explain())).map_err(|e| rendered(e, &sql))),
         None => {
             if std::io::stdin().is_terminal() {
                 return match repl::run(&runtime) {
@@ -116,9 +121,7 @@ fn main() -> ExitCode {
             }
             let mut sql = String::new();
             match std::io::stdin().read_to_string(&mut sql) {
-                Ok(_) => {
-                    runtime.block_on(run_script(&sql, OutputFormat::Table, false, None)).map_err(|e| rendered(e, &sql))
-                }
+                Ok(_) => runtime.block_on(run_script(&sql, RunOptions::piped())).map_err(|e| rendered(e, &sql)),
                 Err(e) => Err(Error::from(e)),
             }
         }
@@ -206,14 +209,34 @@ fn cancel_on_signals(cancel: Cancel, announce: impl Fn(&str) + Clone + Send + 's
     });
 }
 
-/// Executes a script: DDL at once, then all continuous statements as one job, checkpointing
-/// into `checkpoints.0` when given.
-async fn run_script(
-    sql: &str,
+/// How to execute a script.
+struct RunOptions {
+    /// Output format of SELECT results on stdout.
     format: OutputFormat,
+    /// Print the plans instead of running the queries.
     explain_only: bool,
+    /// Checkpoint into this folder, every this often (default: the file's setting).
     checkpoints: Option<(PathBuf, Option<Duration>)>,
-) -> Result<(), Error> {
+    /// Serve the job's status and metrics here.
+    http: Option<std::net::SocketAddr>,
+    /// The file the script came from.
+    file: Option<PathBuf>,
+}
+
+impl RunOptions {
+    fn explain() -> Self {
+        RunOptions { format: OutputFormat::Table, explain_only: true, checkpoints: None, http: None, file: None }
+    }
+
+    fn piped() -> Self {
+        RunOptions { explain_only: false, ..Self::explain() }
+    }
+}
+
+/// Executes a script: DDL at once, then all continuous statements as one job, checkpointing
+/// and serving status as `options` say.
+async fn run_script(sql: &str, options: RunOptions) -> Result<(), Error> {
+    let RunOptions { format, explain_only, checkpoints, http, file } = options;
     let statements = parse_statements(sql)?;
     let mut session = Session::new();
     let checkpointing = checkpoints.is_some();
@@ -252,9 +275,21 @@ async fn run_script(
     stop_on_signals(cancel.clone(), checkpointing);
     let started = Instant::now();
     let statements = continuous.into_iter().map(|(_, c)| c).collect();
-    let metrics = session
-        .run(statements, |plan| Ok(Box::new(StdoutSink::new(plan.schema.clone(), format)) as _), true, cancel)
-        .await?;
+    let job =
+        session.prepare(statements, |plan| Ok(Box::new(StdoutSink::new(plan.schema.clone(), format)) as _), true)?;
+    let file = file.unwrap_or_else(|| PathBuf::from("stdin"));
+    let name = file.file_stem().map_or_else(|| "job".to_string(), |s| s.to_string_lossy().into_owned());
+    let server = match http {
+        Some(addr) => Some(run_status::StatusServer::start(addr, &name, &file, job.metrics()).await?),
+        None => None,
+    };
+    let progress = run_status::report_progress(job.metrics());
+    let result = job.run(cancel.clone()).await;
+    progress.abort();
+    if let Some(server) = server {
+        server.finish(&result, cancel.is_cancelled()).await;
+    }
+    let metrics = result?;
     let secs = started.elapsed().as_secs_f64();
     let rows_in = metrics.rows_in();
     eprintln!(

@@ -23,11 +23,17 @@ impl Daemon {
 
     /// Starts with `args` added (e.g. another poll interval, a log format).
     fn start_with(dir: &Path, args: &[&str]) -> Daemon {
+        let mut all = vec!["daemon", "queries", "--state-dir", "st", "--http", "127.0.0.1:0"];
+        all.extend(["--checkpoint-interval", "50ms"]);
+        all.extend(args);
+        Self::spawn(dir, &all)
+    }
+
+    /// Runs `wavecrest <args>` in `dir`, which must serve HTTP on a port the log names.
+    fn spawn(dir: &Path, args: &[&str]) -> Daemon {
         let n = std::fs::read_dir(dir).expect("dir").filter(|e| e.as_ref().is_ok_and(is_log)).count();
         let log = dir.join(format!("daemon-{n}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_wavecrest"))
-            .args(["daemon", "queries", "--state-dir", "st", "--http", "127.0.0.1:0"])
-            .args(["--checkpoint-interval", "50ms"])
             .args(args)
             .current_dir(dir)
             .stdout(Stdio::null())
@@ -411,4 +417,25 @@ fn the_example_pipelines_folder_runs() {
         std::thread::sleep(Duration::from_millis(50));
     }
     daemon.terminate();
+}
+
+/// `wavecrest run --http`: the same endpoints for one job while it runs.
+#[test]
+fn run_serves_its_status_and_metrics_while_it_runs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let query = ENDLESS.replace("'nexmark.rate' = '2000'", "'nexmark.rate' = '2000', 'nexmark.events' = '8000'");
+    std::fs::write(dir.path().join("q.sql"), query).expect("write");
+    let mut job = Daemon::spawn(dir.path(), &["run", "q.sql", "--http", "127.0.0.1:0"]);
+    let running = job.wait_state("q", "running");
+    assert_eq!(running["file"], "q.sql");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while job.pipeline("q").and_then(|p| p["rows_out"].as_u64()).unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "no output: {}", job.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, metrics) = job.get("/metrics");
+    assert!(metrics.contains("wavecrest_source_rows_total{pipeline=\"q\",table=\"bid\"}"), "{metrics}");
+    let exit = job.child.wait().expect("waits");
+    assert!(exit.success(), "{}", job.log_text());
+    assert!(job.log_text().contains("rows in,"), "the end-of-run summary is still printed");
 }
