@@ -141,7 +141,7 @@ impl OpSpec {
     pub fn build_with(&self, outputs: &SideOutputs) -> Result<Box<dyn Operator>> {
         Ok(match self {
             OpSpec::LateSplit { spec } => {
-                Box::new(LateSplit::new(Arc::clone(spec), outputs.get(&spec.side_table).cloned()))
+                Box::new(LateSplit::new(Arc::clone(spec), outputs.writer(&spec.side_table)))
             }
             OpSpec::Filter { predicate, watermark, .. } => {
                 Box::new(FilterOp::new(Arc::clone(predicate)).reading_watermark(*watermark))
