@@ -3,6 +3,7 @@
 //! slow to write and parse. Use with `#[serde(with = "...")]` on the field:
 //!
 //! - [`one`] for `Vec<u8>`,
+//! - [`option`] for `Option<Vec<u8>>`,
 //! - [`list`] for `Vec<Vec<u8>>`,
 //! - [`map`] for `BTreeMap<K, Vec<u8>>`.
 //!
@@ -60,6 +61,24 @@ pub mod one {
     }
 }
 
+/// `Option<Vec<u8>>` as a base64 string or `null`.
+pub mod option {
+    use super::*;
+
+    /// Writes the bytes as a base64 string, `None` as null.
+    pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(b) => s.serialize_some(&Encoded(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads a base64 string or null.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Ok(Option::<Decoded>::deserialize(d)?.map(|b| b.0))
+    }
+}
+
 /// `Vec<Vec<u8>>` as a list of base64 strings.
 pub mod list {
     use super::*;
@@ -107,6 +126,10 @@ mod tests {
         b: Vec<Vec<u8>>,
         #[serde(with = "map")]
         c: BTreeMap<usize, Vec<u8>>,
+        #[serde(with = "option")]
+        d: Option<Vec<u8>>,
+        #[serde(with = "option")]
+        e: Option<Vec<u8>>,
     }
 
     #[test]
@@ -115,19 +138,21 @@ mod tests {
             a: (0..=255).collect(),
             b: vec![vec![], vec![0xff, 0, 1]],
             c: BTreeMap::from([(0, b"x".to_vec()), (7, vec![])]),
+            d: Some(vec![1]),
+            e: None,
         };
         let text = serde_json::to_string(&f).unwrap();
         assert!(text.contains(r#""b":["","/wAB"]"#), "{text}");
-        assert!(text.contains(r#""c":{"0":"eA==","7":""}"#), "{text}");
+        assert!(text.contains(r#""c":{"0":"eA==","7":""},"d":"AQ==","e":null"#), "{text}");
         assert_eq!(serde_json::from_str::<Fields>(&text).unwrap(), f);
     }
 
     #[test]
     fn number_lists_and_bad_base64_are_errors() {
-        let old = r#"{"a":[1,2],"b":[],"c":{}}"#;
+        let old = r#"{"a":[1,2],"b":[],"c":{},"d":null,"e":null}"#;
         let e = serde_json::from_str::<Fields>(old).unwrap_err().to_string();
         assert!(e.contains("expected a base64 string"), "{e}");
-        let bad = r#"{"a":"!!","b":[],"c":{}}"#;
+        let bad = r#"{"a":"!!","b":[],"c":{},"d":null,"e":null}"#;
         let e = serde_json::from_str::<Fields>(bad).unwrap_err().to_string();
         assert!(e.contains("invalid base64"), "{e}");
     }

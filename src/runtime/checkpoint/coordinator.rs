@@ -10,7 +10,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use super::store::CheckpointStore;
 use super::{Checkpoint, SourceState, WorkerState, FINAL};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::runtime::cancel::Cancel;
 use crate::runtime::metrics::JobMetrics;
 
@@ -203,7 +203,7 @@ pub async fn run_coordinator(mut c: Coordinator, cancel: Cancel, metrics: Arc<Jo
                 checkpoint.ended_queries.insert(*query);
             }
         }
-        c.store.write(&checkpoint)?;
+        let checkpoint = write(&c.store, checkpoint).await?;
         record(&metrics, started.remove(&id));
         started.retain(|k, _| *k > id);
         for (query, tx) in &c.commits {
@@ -218,13 +218,22 @@ pub async fn run_coordinator(mut c: Coordinator, cancel: Cancel, metrics: Arc<Jo
             sinks: ended.sinks,
             ..Default::default()
         };
-        c.store.write(&checkpoint)?;
+        write(&c.store, checkpoint).await?;
         record(&metrics, None);
         for tx in c.commits.values() {
             let _ = tx.send(FINAL);
         }
     }
     Ok(())
+}
+
+/// Writes `checkpoint` on a blocking thread: encoding, writing and fsync take a while for a
+/// large state, and must not hold up a runtime thread that sources and workers need.
+async fn write(store: &CheckpointStore, checkpoint: Checkpoint) -> Result<Checkpoint> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || store.write(&checkpoint).map(|()| checkpoint))
+        .await
+        .map_err(|e| Error::internal(format!("checkpoint writer failed: {e}")))?
 }
 
 /// Sends checkpoint trigger `kind(id)` with a new id to every running source.
