@@ -629,7 +629,10 @@ impl Operator for SessionAggregate {
                     let mut fresh = SessionGroups::new(&self.spec, &self.aggs)?;
                     fresh.merge(&k, &st)?;
                     s.groups = Some(fresh);
-                    Some((encode_snapshot_arrays(&k)?, st.iter().map(|a| encode_snapshot_arrays(a)).collect::<Result<Vec<_>>>()?))
+                    Some((
+                        encode_snapshot_arrays(&k)?,
+                        st.iter().map(|a| encode_snapshot_arrays(a)).collect::<Result<Vec<_>>>()?,
+                    ))
                 }
                 None => None,
             };

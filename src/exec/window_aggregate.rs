@@ -461,12 +461,18 @@ impl Operator for WindowAggregate {
             }
             let mut parts = Vec::new();
             for (k, s) in &pane.frozen {
-                parts.push((encode_snapshot_arrays(k)?, s.iter().map(|a| encode_snapshot_arrays(a)).collect::<Result<Vec<_>>>()?));
+                parts.push((
+                    encode_snapshot_arrays(k)?,
+                    s.iter().map(|a| encode_snapshot_arrays(a)).collect::<Result<Vec<_>>>()?,
+                ));
             }
             panes.push((p, parts));
         }
-        let emitted =
-            self.emitted.iter().map(|(w, b)| Ok((*w, encode_snapshot_arrays(b.columns())?))).collect::<Result<Vec<_>>>()?;
+        let emitted = self
+            .emitted
+            .iter()
+            .map(|(w, b)| Ok((*w, encode_snapshot_arrays(b.columns())?)))
+            .collect::<Result<Vec<_>>>()?;
         let snap = Snapshot { watermark: self.watermark, late: self.late, panes, emitted };
         serde_json::to_vec(&snap).map_err(|e| Error::internal(format!("snapshot: {e}")))
     }

@@ -245,11 +245,7 @@ enum Begin {
 /// Checks that the job can be checkpointed, picks the checkpoint to resume and restores the
 /// sinks from it (or clears them, from scratch). Operators and sources are restored as their
 /// tasks start.
-fn begin(
-    cp: &JobCheckpoints,
-    sources: &BTreeMap<String, JobSource>,
-    queries: &mut [JobQuery],
-) -> Result<Begin> {
+fn begin(cp: &JobCheckpoints, sources: &BTreeMap<String, JobSource>, queries: &mut [JobQuery]) -> Result<Begin> {
     for (name, source) in sources {
         if source.partitions.iter().any(|p| p.offset().is_none()) {
             return Err(Error::sql(format!(

@@ -114,7 +114,8 @@ fn kill_9_and_compare(query: &str, setup: impl Fn(&Path), total_rows: u64, folde
     let expected: Vec<Vec<String>> = folders
         .iter()
         .map(|f| {
-            let text = std::fs::read_to_string(reference.path().join(f).join("part-0.csv")).expect("uninterrupted output");
+            let text =
+                std::fs::read_to_string(reference.path().join(f).join("part-0.csv")).expect("uninterrupted output");
             let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
             lines.sort();
             lines

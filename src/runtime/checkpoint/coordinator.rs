@@ -181,7 +181,8 @@ pub async fn run_coordinator(mut c: Coordinator, cancel: Cancel, metrics: Arc<Jo
         }
         // The newest complete checkpoint; older ones are covered by it (every task handles
         // barriers in order, and sink commits are cumulative).
-        let Some(id) = pending.iter().rev().find(|(_, p)| complete(p, &ended, &sources, &queries, &c)).map(|(id, _)| *id)
+        let Some(id) =
+            pending.iter().rev().find(|(_, p)| complete(p, &ended, &sources, &queries, &c)).map(|(id, _)| *id)
         else {
             continue;
         };
@@ -237,7 +238,12 @@ async fn write(store: &CheckpointStore, checkpoint: Checkpoint) -> Result<Checkp
 }
 
 /// Sends checkpoint trigger `kind(id)` with a new id to every running source.
-fn trigger(c: &mut Coordinator, ended: &Ended, started: &mut BTreeMap<u64, std::time::Instant>, kind: fn(u64) -> Trigger) {
+fn trigger(
+    c: &mut Coordinator,
+    ended: &Ended,
+    started: &mut BTreeMap<u64, std::time::Instant>,
+    kind: fn(u64) -> Trigger,
+) {
     let id = c.next_id;
     c.next_id += 1;
     started.insert(id, std::time::Instant::now());
@@ -249,7 +255,13 @@ fn trigger(c: &mut Coordinator, ended: &Ended, started: &mut BTreeMap<u64, std::
 }
 
 /// Whether every task reported its part of `p` or had ended without taking part in it.
-fn complete(p: &Partial, ended: &Ended, sources: &BTreeSet<String>, queries: &BTreeSet<usize>, c: &Coordinator) -> bool {
+fn complete(
+    p: &Partial,
+    ended: &Ended,
+    sources: &BTreeSet<String>,
+    queries: &BTreeSet<usize>,
+    c: &Coordinator,
+) -> bool {
     sources.iter().all(|t| p.sources.contains_key(t) || ended.sources.contains(t))
         && queries.iter().all(|q| p.sinks.contains_key(q) || ended.sinks.contains_key(q))
         && p.workers.len() + ended.workers.iter().filter(|k| !p.workers.contains_key(*k)).count() == c.workers

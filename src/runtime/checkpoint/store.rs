@@ -126,7 +126,9 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<Checkpoint, String> {
     match serde_json::from_slice::<Probe>(bytes) {
         Err(e) => return Err(format!("not a checkpoint file ({e})")),
         Ok(Probe { format: None }) => {
-            return Err(format!("written by an older wavecrest (checkpoint format 1; this build reads format {FORMAT})"))
+            return Err(format!(
+                "written by an older wavecrest (checkpoint format 1; this build reads format {FORMAT})"
+            ))
         }
         Ok(Probe { format: Some(f) }) if f != FORMAT => {
             return Err(format!("checkpoint format {f}; this build reads format {FORMAT}"))
