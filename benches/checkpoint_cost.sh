@@ -70,6 +70,14 @@ run() {
   chk=$(sed -nE 's/^wavecrest: ([0-9]+) checkpoints written/\1/p' "$WORK/stderr")
   # The largest checkpoint file kept (the last periodic ones hold the window state).
   bytes=$( (ls -l "$state"/chk-*.json 2>/dev/null || true) | awk 'BEGIN {m = 0} $5 > m {m = $5} END {print m}')
+  if [ "$mode" = on ]; then
+    # Keep the largest checkpoint of the runs, for the format comparison at the end.
+    local largest
+    largest=$( (ls -S "$state"/chk-*.json 2>/dev/null || true) | head -1)
+    if [ -n "$largest" ] && [ "$(stat -c %s "$largest")" -gt "$(stat -c %s "$WORK/largest.json" 2>/dev/null || echo 0)" ]; then
+      cp "$largest" "$WORK/largest.json"
+    fi
+  fi
   echo "$mode $rows $secs ${chk:-0} $bytes" >> "$WORK/runs"
   awk -v m="$mode" -v r="$rows" -v s="$secs" -v c="${chk:-0}" -v b="$bytes" 'BEGIN {
     printf "%-3s  %d rows in %.2f s: %.3f M events/s", m, r, s, r / s / 1e6
@@ -94,3 +102,7 @@ awk '
     printf "median off: %.3f M events/s, on: %.3f M events/s\n", m_off / 1e6, m_on / 1e6
     printf "ratio on / off: %.3f (target >= 0.90: %s)\n", m_on / m_off, (m_on / m_off >= 0.9 ? "met" : "NOT met")
   }' "$WORK/runs"
+if [ -f "$WORK/largest.json" ] && command -v python3 > /dev/null; then
+  echo "largest checkpoint file, and its size in the old format (byte fields as JSON number lists):"
+  python3 benches/checkpoint_format1_size.py "$WORK/largest.json"
+fi
