@@ -528,7 +528,9 @@ mod tests {
             match src.next().await {
                 Ok(SourceEvent::Batch(b)) => out.extend(rows(&b)),
                 Ok(SourceEvent::End) => return (out, None),
-                Ok(SourceEvent::Idle | SourceEvent::Watermark(_)) => panic!("idle or watermark from a file"),
+                Ok(SourceEvent::Idle | SourceEvent::Watermark(_) | SourceEvent::Barrier(_)) => {
+                    panic!("idle, watermark or barrier from a file")
+                }
                 Err(e) => return (out, Some(e)),
             }
         }

@@ -46,6 +46,11 @@ pub enum SourceEvent {
     Watermark(i64),
     /// A bounded input is exhausted; no more events will come.
     End,
+    /// Checkpoint barrier `id` arrived in the input: everything read before it belongs to
+    /// the checkpoint. Only side streams inside a job
+    /// ([`crate::runtime::side_output::SideSource`]) return it, whose barriers come from the
+    /// operators writing them; the runtime records the source's state and forwards the barrier.
+    Barrier(u64),
 }
 
 /// One partition of a source.

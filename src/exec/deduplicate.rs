@@ -60,7 +60,9 @@ struct Snapshot {
     watermark: i64,
     dropped: u64,
     early_rotations: u64,
+    #[serde(with = "crate::runtime::checkpoint::base64_bytes::one")]
     current: Vec<u8>,
+    #[serde(with = "crate::runtime::checkpoint::base64_bytes::one")]
     previous: Vec<u8>,
 }
 

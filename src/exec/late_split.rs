@@ -19,13 +19,13 @@ use datafusion::arrow::compute::{and, not};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_expr::PhysicalExpr;
-use tokio::sync::mpsc::UnboundedSender;
 
 use super::chunk::Chunk;
 use super::event_time;
 use super::operator::Operator;
 use crate::error::{Error, Result};
 use crate::plan::window::{ms, WindowKind};
+use crate::runtime::side_output::SideWriter;
 
 /// The plan of one late-row split.
 #[derive(Debug)]
@@ -50,13 +50,13 @@ pub struct LateSplitSpec {
 /// The operator. See the module docs.
 pub struct LateSplit {
     spec: Arc<LateSplitSpec>,
-    side: Option<UnboundedSender<RecordBatch>>,
+    side: Option<SideWriter>,
     late: u64,
 }
 
 impl LateSplit {
     /// A split sending late rows to `side` (dropped when `None` or when the reader is gone).
-    pub fn new(spec: Arc<LateSplitSpec>, side: Option<UnboundedSender<RecordBatch>>) -> Self {
+    pub fn new(spec: Arc<LateSplitSpec>, side: Option<SideWriter>) -> Self {
         LateSplit { spec, side, late: 0 }
     }
 
@@ -131,8 +131,9 @@ impl Operator for LateSplit {
         let Some(mask) = self.late_mask(&chunk)? else { return Ok(vec![chunk]) };
         let late = chunk.filter(&mask)?;
         self.late += late.num_rows() as u64;
-        if let Some(side) = &self.side {
-            if side.send(self.side_rows(&late)?).is_err() {
+        if self.side.is_some() {
+            let rows = self.side_rows(&late)?;
+            if !self.side.as_mut().is_some_and(|side| side.send(rows)) {
                 // The reading query stopped; later rows are only counted.
                 self.side = None;
             }
@@ -154,5 +155,12 @@ impl Operator for LateSplit {
         let bytes: [u8; 8] = state.try_into().map_err(|_| Error::internal("late split state is 8 bytes"))?;
         self.late = u64::from_le_bytes(bytes);
         Ok(())
+    }
+
+    /// Forwards the barrier into the side stream, after the late rows sent before it.
+    fn on_barrier(&mut self, checkpoint: u64) {
+        if let Some(side) = &mut self.side {
+            side.barrier(checkpoint);
+        }
     }
 }

@@ -135,10 +135,13 @@ struct Partition {
 
 #[derive(Serialize, Deserialize)]
 struct PartitionSnapshot {
+    #[serde(with = "crate::runtime::checkpoint::base64_bytes::one")]
     key: Vec<u8>,
+    #[serde(with = "crate::runtime::checkpoint::base64_bytes::one")]
     rows: Vec<u8>,
     base: u64,
     start: usize,
+    #[serde(with = "crate::runtime::checkpoint::base64_bytes::one")]
     pending: Vec<u8>,
     pending_times: Vec<i64>,
     matches: u64,

@@ -46,6 +46,13 @@ pub trait Operator: Send {
         Ok(())
     }
 
+    /// Checkpoint barrier `checkpoint` passed the operator, after every input before it and
+    /// before any input after it (and after `snapshot` in a checkpointed job). An operator
+    /// writing a side stream forwards the barrier into it.
+    fn on_barrier(&mut self, checkpoint: u64) {
+        let _ = checkpoint;
+    }
+
     /// Rows this operator dropped because they were too late.
     fn late_rows(&self) -> u64 {
         0

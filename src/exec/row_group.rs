@@ -130,6 +130,7 @@ impl RowGroup {
 #[derive(Serialize, Deserialize)]
 pub struct GroupSnapshot {
     /// The operator's key bytes for the group.
+    #[serde(with = "crate::runtime::checkpoint::base64_bytes::one")]
     pub key: Vec<u8>,
     /// See [`RowGroup::rows`].
     pub rows: i64,
@@ -139,7 +140,9 @@ pub struct GroupSnapshot {
     #[serde(default)]
     pub dirty: bool,
     /// Per aggregate, its state columns (one row), IPC-encoded.
+    #[serde(with = "crate::runtime::checkpoint::base64_bytes::list")]
     pub states: Vec<Vec<u8>>,
     /// The emitted values (one row), IPC-encoded.
+    #[serde(with = "crate::runtime::checkpoint::base64_bytes::option")]
     pub emitted: Option<Vec<u8>>,
 }

@@ -40,7 +40,7 @@ use super::chunk::{Chunk, RowOp};
 use super::event_time;
 use super::groups::{aggregate_inputs, constant_key, new_accumulator, take_inputs, Groups};
 use super::operator::Operator;
-use super::state_codec::{decode_arrays, encode_arrays};
+use super::state_codec::{decode_arrays, encode_snapshot_arrays, SnapshotBytes};
 use super::window_aggregate::{AggregateWithFilter, OutputColumn};
 use crate::error::{Error, Result};
 
@@ -558,14 +558,15 @@ pub(crate) fn build_output(
 #[derive(Serialize, Deserialize)]
 struct SessionSnapshot {
     id: u64,
+    #[serde(with = "crate::runtime::checkpoint::base64_bytes::one")]
     partition: Vec<u8>,
     start: i64,
     last: i64,
     closed: bool,
     /// Encoded key columns and per-aggregate state columns, if the session has rows.
-    state: Option<(Vec<u8>, Vec<Vec<u8>>)>,
+    state: Option<(SnapshotBytes, Vec<SnapshotBytes>)>,
     /// Encoded emitted rows.
-    emitted: Option<Vec<u8>>,
+    emitted: Option<SnapshotBytes>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -628,11 +629,14 @@ impl Operator for SessionAggregate {
                     let mut fresh = SessionGroups::new(&self.spec, &self.aggs)?;
                     fresh.merge(&k, &st)?;
                     s.groups = Some(fresh);
-                    Some((encode_arrays(&k)?, st.iter().map(|a| encode_arrays(a)).collect::<Result<Vec<_>>>()?))
+                    Some((
+                        encode_snapshot_arrays(&k)?,
+                        st.iter().map(|a| encode_snapshot_arrays(a)).collect::<Result<Vec<_>>>()?,
+                    ))
                 }
                 None => None,
             };
-            let emitted = s.emitted.as_ref().map(|b| encode_arrays(b.columns())).transpose()?;
+            let emitted = s.emitted.as_ref().map(|b| encode_snapshot_arrays(b.columns())).transpose()?;
             sessions.push(SessionSnapshot {
                 id,
                 partition: s.partition.clone(),

@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use super::chunk::Chunk;
 use super::event_time;
 use super::operator::Operator;
-use super::state_codec::{decode_arrays, encode_arrays};
+use super::state_codec::{decode_arrays, encode_arrays, encode_snapshot_arrays, SnapshotBytes};
 use super::window_aggregate::{AggregateWithFilter, OutputColumn};
 use crate::error::{Error, Result};
 
@@ -493,12 +493,13 @@ fn same_row(rows: &Rows, a: usize, b: usize) -> bool {
 /// argument rows each entry holds, and per aggregate all argument rows, encoded.
 #[derive(Serialize, Deserialize)]
 struct PartitionSnapshot {
+    #[serde(with = "crate::runtime::checkpoint::base64_bytes::one")]
     key: Vec<u8>,
     last_time: i64,
     rows_in_frame: u64,
     times: Vec<i64>,
     lens: Vec<Vec<usize>>,
-    args: Vec<Option<Vec<u8>>>,
+    args: Vec<Option<SnapshotBytes>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -507,6 +508,7 @@ struct Snapshot {
     late: u64,
     no_time: u64,
     seq: u64,
+    #[serde(with = "crate::runtime::checkpoint::base64_bytes::option")]
     pending: Option<Vec<u8>>,
     partitions: Vec<PartitionSnapshot>,
 }
@@ -552,7 +554,7 @@ impl Operator for SlideAggregate {
                     let parts: Vec<&dyn Array> = entry_args.iter().map(|e| e[j][c].as_ref()).collect();
                     columns.push(concat(&parts)?);
                 }
-                args.push(if columns.is_empty() { None } else { Some(encode_arrays(&columns)?) });
+                args.push(if columns.is_empty() { None } else { Some(encode_snapshot_arrays(&columns)?) });
             }
             partitions.push(PartitionSnapshot {
                 key: key.clone(),

@@ -38,3 +38,37 @@ pub fn decode_arrays(bytes: &[u8]) -> Result<Vec<ArrayRef>> {
         None => Err(Error::internal("empty state snapshot")),
     }
 }
+
+/// Bytes inside a serde-encoded (JSON) operator snapshot, written as one base64 string rather
+/// than as a JSON list of numbers (about 3.6 characters per byte, and slow to write and read).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct SnapshotBytes(#[serde(with = "crate::runtime::checkpoint::base64_bytes::one")] pub Vec<u8>);
+
+impl std::ops::Deref for SnapshotBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// [`encode_arrays`] as [`SnapshotBytes`].
+pub fn encode_snapshot_arrays(arrays: &[ArrayRef]) -> Result<SnapshotBytes> {
+    encode_arrays(arrays).map(SnapshotBytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::Int64Array;
+
+    #[test]
+    fn snapshot_bytes_are_a_base64_string_in_json() {
+        let bytes = SnapshotBytes(vec![0, 1, 255]);
+        assert_eq!(serde_json::to_string(&bytes).unwrap(), r#""AAH/""#);
+        assert_eq!(serde_json::from_str::<SnapshotBytes>(r#""AAH/""#).unwrap(), bytes);
+        let arrays: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![1, 2, 3]))];
+        let encoded = encode_snapshot_arrays(&arrays).unwrap();
+        assert_eq!(decode_arrays(&encoded.0).unwrap()[0].as_ref(), arrays[0].as_ref());
+    }
+}

@@ -35,7 +35,7 @@ use super::chunk::Chunk;
 use super::event_time;
 use super::groups::{aggregate_inputs, constant_key, take_inputs, Groups};
 use super::operator::Operator;
-use super::state_codec::{decode_arrays, encode_arrays};
+use super::state_codec::{decode_arrays, encode_snapshot_arrays, SnapshotBytes};
 use crate::error::{Error, Result};
 use crate::plan::window::WindowKind;
 
@@ -64,7 +64,7 @@ pub use super::groups::AggregateWithFilter;
 type PartialState = (Vec<ArrayRef>, Vec<Vec<ArrayRef>>);
 
 /// A [`PartialState`] encoded as Arrow IPC bytes.
-type EncodedState = (Vec<u8>, Vec<Vec<u8>>);
+type EncodedState = (SnapshotBytes, Vec<SnapshotBytes>);
 
 /// Everything needed to build a window aggregate operator (one per worker).
 #[derive(Debug, Clone)]
@@ -436,7 +436,7 @@ struct Snapshot {
     panes: Vec<(i64, Vec<EncodedState>)>,
     /// With allowed lateness: ((end, start), encoded emitted result columns).
     #[serde(default)]
-    emitted: Vec<((i64, i64), Vec<u8>)>,
+    emitted: Vec<((i64, i64), SnapshotBytes)>,
 }
 
 impl Operator for WindowAggregate {
@@ -519,12 +519,18 @@ impl Operator for WindowAggregate {
             }
             let mut parts = Vec::new();
             for (k, s) in &pane.frozen {
-                parts.push((encode_arrays(k)?, s.iter().map(|a| encode_arrays(a)).collect::<Result<Vec<_>>>()?));
+                parts.push((
+                    encode_snapshot_arrays(k)?,
+                    s.iter().map(|a| encode_snapshot_arrays(a)).collect::<Result<Vec<_>>>()?,
+                ));
             }
             panes.push((p, parts));
         }
-        let emitted =
-            self.emitted.iter().map(|(w, b)| Ok((*w, encode_arrays(b.columns())?))).collect::<Result<Vec<_>>>()?;
+        let emitted = self
+            .emitted
+            .iter()
+            .map(|(w, b)| Ok((*w, encode_snapshot_arrays(b.columns())?)))
+            .collect::<Result<Vec<_>>>()?;
         let snap = Snapshot { watermark: self.watermark, late: self.late, panes, emitted };
         serde_json::to_vec(&snap).map_err(|e| Error::internal(format!("snapshot: {e}")))
     }

@@ -140,9 +140,7 @@ impl OpSpec {
     /// Builds a fresh operator writing its side outputs to the job's `outputs`.
     pub fn build_with(&self, outputs: &SideOutputs) -> Result<Box<dyn Operator>> {
         Ok(match self {
-            OpSpec::LateSplit { spec } => {
-                Box::new(LateSplit::new(Arc::clone(spec), outputs.get(&spec.side_table).cloned()))
-            }
+            OpSpec::LateSplit { spec } => Box::new(LateSplit::new(Arc::clone(spec), outputs.writer(&spec.side_table))),
             OpSpec::Filter { predicate, watermark, .. } => {
                 Box::new(FilterOp::new(Arc::clone(predicate)).reading_watermark(*watermark))
             }

@@ -3,7 +3,7 @@
 //! All continuous statements of a job run together and share their sources, like a Flink
 //! statement set: each source table is read once and broadcast to every query reading it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use tokio::sync::mpsc::{channel, unbounded_channel, Receiver, Sender};
@@ -90,7 +90,7 @@ pub async fn run_checkpointed_job(
     let (reports_tx, reports_rx) = unbounded_channel();
     let mut coordinator = None;
     if let Some(cp) = &checkpoints {
-        match begin(cp, &sources, &mut queries, &side_outputs)? {
+        match begin(cp, &sources, &mut queries)? {
             Begin::Finished(c) => return complete_finished(c, queries).await,
             Begin::Run { store, next_id, restore } => {
                 restored = restore;
@@ -99,15 +99,27 @@ pub async fn run_checkpointed_job(
                     interval: cp.config.interval,
                     fingerprint: cp.fingerprint.clone(),
                     next_id,
-                    triggers: Vec::new(),
-                    commits: Vec::new(),
+                    triggers: BTreeMap::new(),
+                    commits: BTreeMap::new(),
                     workers: 0,
+                    ended_sources: restored.as_ref().map(|r| r.ended_sources.clone()).unwrap_or_default(),
+                    ended_sinks: BTreeMap::new(),
                     reports: reports_rx,
                 });
             }
         }
     }
     for (qi, q) in queries.into_iter().enumerate() {
+        if let (Some(c), Some(r)) = (coordinator.as_mut(), restored.as_ref()) {
+            if r.ended_queries.contains(&qi) {
+                // All its output is in the checkpoint, and `begin` restored (committed) it.
+                let state = r.sinks.get(&qi).cloned().unwrap_or_default();
+                c.ended_sinks.insert(qi, state);
+                let mut sink = q.sink;
+                tasks.spawn(async move { sink.finish().await });
+                continue;
+            }
+        }
         let stages = &q.plan.stages;
         let widths: Vec<usize> = stages
             .iter()
@@ -160,24 +172,30 @@ pub async fn run_checkpointed_job(
         let mut hooks = SinkCheckpoints { query: qi, ..Default::default() };
         if let Some(c) = coordinator.as_mut() {
             let (tx, rx) = unbounded_channel();
-            c.commits.push(tx);
+            c.commits.insert(qi, tx);
             hooks.commits = Some(rx);
             hooks.reports = Some(reports_tx.clone());
         }
         tasks.spawn(run_sink(sink_rx, last, q.sink, Arc::clone(&metrics), hooks));
     }
-    // Side streams end when the operators writing them are done.
+    // Side streams end when the operators writing them are done; their barriers come from
+    // those operators.
+    let side_streams: BTreeSet<String> = side_outputs.names().cloned().collect();
     drop(side_outputs);
     for (name, source) in sources {
         let subs = subscribers.remove(&name).unwrap_or_default();
-        if subs.is_empty() {
+        if subs.is_empty() || restored.as_ref().is_some_and(|r| r.ended_sources.contains(&name)) {
             continue;
         }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
-        let mut hooks = SourceCheckpoints { table: name.clone(), ..Default::default() };
+        let mut hooks = SourceCheckpoints {
+            table: name.clone(),
+            barriers_in_input: side_streams.contains(&name),
+            ..Default::default()
+        };
         if let Some(c) = coordinator.as_mut() {
             let (tx, rx) = unbounded_channel();
-            c.triggers.push(tx);
+            c.triggers.insert(name.clone(), tx);
             hooks.triggers = Some(rx);
             hooks.reports = Some(reports_tx.clone());
             if let Some(r) = restored.as_mut() {
@@ -227,17 +245,7 @@ enum Begin {
 /// Checks that the job can be checkpointed, picks the checkpoint to resume and restores the
 /// sinks from it (or clears them, from scratch). Operators and sources are restored as their
 /// tasks start.
-fn begin(
-    cp: &JobCheckpoints,
-    sources: &BTreeMap<String, JobSource>,
-    queries: &mut [JobQuery],
-    side_outputs: &SideOutputs,
-) -> Result<Begin> {
-    if let Some(name) = side_outputs.keys().next() {
-        return Err(Error::sql(format!(
-            "the late-row stream '{name}' cannot be checkpointed yet: run without --state-dir"
-        )));
-    }
+fn begin(cp: &JobCheckpoints, sources: &BTreeMap<String, JobSource>, queries: &mut [JobQuery]) -> Result<Begin> {
     for (name, source) in sources {
         if source.partitions.iter().any(|p| p.offset().is_none()) {
             return Err(Error::sql(format!(

@@ -29,7 +29,9 @@ use crate::exec::Chunk;
 /// In a checkpointed job (`checkpoints.triggers` set) the source does not watch `cancel`:
 /// between two polls it takes the coordinator's triggers, records every partition's offset
 /// and the watermark state, reports them and sends the barrier; a [`Trigger::Stop`] then
-/// ends it like a cancellation.
+/// ends it like a cancellation. A side stream (`checkpoints.barriers_in_input`) does the
+/// same when a barrier arrives in its input instead, and stops after the barrier of a
+/// [`Trigger::Stop`].
 pub async fn run_source(
     source: JobSource,
     subscribers: Vec<Sender<Envelope>>,
@@ -57,8 +59,10 @@ pub async fn run_source(
             c.restore(w);
         }
     }
-    let SourceCheckpoints { table, mut triggers, reports, .. } = checkpoints;
+    let SourceCheckpoints { table, mut triggers, reports, barriers_in_input, .. } = checkpoints;
     let mut cancelled = false;
+    // With barriers in the input: the id of the checkpoint that stops the job, once known.
+    let mut stop_at: Option<u64> = None;
     while ended.iter().any(|e| !e) {
         if subscribers.is_empty() {
             // Every query reading this source has stopped (e.g. stdout closed).
@@ -67,7 +71,7 @@ pub async fn run_source(
             }
             return Ok(());
         }
-        if let Some(t) = triggers.as_mut() {
+        if let Some(t) = triggers.as_mut().filter(|_| !barriers_in_input) {
             let mut stop = false;
             loop {
                 let trigger = match t.try_recv() {
@@ -142,6 +146,30 @@ pub async fn run_source(
                     c.end(p);
                 }
             }
+            SourceEvent::Barrier(id) => {
+                let state = SourceState {
+                    offsets: partitions.iter().map(|s| s.offset().unwrap_or_default()).collect(),
+                    ended: ended.clone(),
+                    last_polled: p,
+                    watermarks: combiner.as_ref().map(WatermarkCombiner::state),
+                };
+                if let Some(r) = &reports {
+                    let _ = r.send(Report::Source { checkpoint: id, table: table.clone(), state });
+                }
+                send(&mut subscribers, Message::Barrier(id), &metrics.source_backpressure_ns).await;
+                // The coordinator sends its stop trigger before any source sends that
+                // barrier, so it is in the channel by the time the barrier gets here.
+                while let Some(Ok(trigger)) = triggers.as_mut().map(UnboundedReceiver::try_recv) {
+                    if let Trigger::Stop(s) = trigger {
+                        stop_at = Some(s);
+                    }
+                }
+                if stop_at.is_some_and(|s| s <= id) {
+                    cancelled = true;
+                    break;
+                }
+                continue;
+            }
         }
         if let (Some(c), Some(before)) = (combiner.as_ref(), before) {
             let now = c.current();
@@ -172,6 +200,9 @@ pub struct SourceCheckpoints {
     pub reports: Option<UnboundedSender<Report>>,
     /// The state recorded in the checkpoint the job resumes from.
     pub restore: Option<SourceState>,
+    /// Barriers come in the input ([`SourceEvent::Barrier`], a side stream) instead of being
+    /// started by triggers; triggers then only tell which checkpoint stops the job.
+    pub barriers_in_input: bool,
 }
 
 /// Sends to every subscriber; a subscriber whose query stopped is dropped, the others go on.

@@ -94,6 +94,7 @@ pub async fn run_worker(
                     let state = WorkerState { operators, marks: marks.clone(), current };
                     let _ = reports.send(Report::Worker { checkpoint, key: key(id), state });
                 }
+                ops.iter_mut().for_each(|o| o.on_barrier(checkpoint));
                 router.broadcast(Message::Barrier(checkpoint)).await?;
                 continue;
             }
@@ -125,6 +126,9 @@ pub async fn run_worker(
     router.data(out).await?;
     router.broadcast(Message::End).await?;
     sample(&ops, &meters);
+    if let Some(reports) = &checkpoints.reports {
+        let _ = reports.send(Report::WorkerEnded { key: key(id) });
+    }
     let late: u64 = ops.iter().map(|o| o.late_rows()).sum();
     metrics.late_dropped.fetch_add(late, Ordering::Relaxed);
     let no_time: u64 = ops.iter().map(|o| o.rows_without_time()).sum();

@@ -1,7 +1,7 @@
 //! The checkpoint coordinator: triggers checkpoints at the sources, collects every task's
 //! part, writes complete checkpoints and tells the sinks to commit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use super::store::CheckpointStore;
 use super::{Checkpoint, SourceState, WorkerState, FINAL};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::runtime::cancel::Cancel;
 use crate::runtime::metrics::JobMetrics;
 
@@ -23,7 +23,8 @@ pub enum Trigger {
     Stop(u64),
 }
 
-/// What tasks tell the coordinator.
+/// What tasks tell the coordinator. Each task's reports arrive in the order it sent them, so
+/// a task's end is reported after every checkpoint it took part in.
 #[derive(Debug)]
 pub enum Report {
     /// A source recorded its state and sent the barrier.
@@ -51,6 +52,11 @@ pub enum Report {
         key: String,
         /// Its state.
         state: WorkerState,
+    },
+    /// A worker processed the end of all its input and sent everything downstream.
+    WorkerEnded {
+        /// [`super::worker_key`].
+        key: String,
     },
     /// A sink prepared the commit of everything before an aligned barrier.
     Sink {
@@ -80,12 +86,17 @@ pub struct Coordinator {
     pub fingerprint: String,
     /// The first id to use (above every id in the store).
     pub next_id: u64,
-    /// Trigger channel of each source task.
-    pub triggers: Vec<UnboundedSender<Trigger>>,
-    /// Commit channel of each sink task, by query index.
-    pub commits: Vec<UnboundedSender<u64>>,
-    /// Number of worker tasks.
+    /// Trigger channel of each running source task, by table.
+    pub triggers: BTreeMap<String, UnboundedSender<Trigger>>,
+    /// Commit channel of each running sink task, by query index.
+    pub commits: BTreeMap<usize, UnboundedSender<u64>>,
+    /// Number of running worker tasks.
     pub workers: usize,
+    /// Sources that had ended in the checkpoint the job resumed from (not running).
+    pub ended_sources: BTreeSet<String>,
+    /// Queries that had ended in the checkpoint the job resumed from (not running), with their
+    /// sinks' final state.
+    pub ended_sinks: BTreeMap<usize, Vec<u8>>,
     /// Reports of every task; the coordinator ends when all senders are gone.
     pub reports: UnboundedReceiver<Report>,
 }
@@ -97,22 +108,37 @@ struct Partial {
     sinks: BTreeMap<usize, Vec<u8>>,
 }
 
+/// What the coordinator knows of the tasks that ended.
+#[derive(Default)]
+struct Ended {
+    /// Sources that read their input to the end.
+    sources: BTreeSet<String>,
+    /// Sources that stopped before their input ended.
+    stopped: BTreeSet<String>,
+    workers: BTreeSet<String>,
+    sinks: BTreeMap<usize, Vec<u8>>,
+}
+
 /// Runs the coordinator until every task has ended.
 ///
-/// Periodic checkpoints are triggered every `interval` while no source has ended; on
-/// `cancel` a last one is triggered with [`Trigger::Stop`]. When every source ended on its
-/// own and every sink has all its rows, a finished checkpoint is written and the sinks get
-/// the commit [`FINAL`].
+/// Periodic checkpoints are triggered every `interval` at the running sources while no source
+/// has stopped early; on `cancel` a last one is triggered with [`Trigger::Stop`]. A checkpoint
+/// is complete when every task reported its part or had ended before it (an ended source or
+/// query is recorded as such). Complete checkpoints are written and the sinks told to commit
+/// them ([`FINAL`] for a sink that had ended). When every source ended on its own and every
+/// sink has all its rows, a finished checkpoint is written and the sinks get the commit
+/// [`FINAL`].
 pub async fn run_coordinator(mut c: Coordinator, cancel: Cancel, metrics: Arc<JobMetrics>) -> Result<()> {
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + c.interval, c.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut pending: BTreeMap<u64, Partial> = BTreeMap::new();
     let mut stopping = false;
-    let mut source_ended = false;
-    let mut stopped_sources = false;
-    let mut ended_sinks: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
+    let mut ended = Ended { sources: c.ended_sources.clone(), sinks: c.ended_sinks.clone(), ..Default::default() };
+    let sources: BTreeSet<String> = c.triggers.keys().chain(&c.ended_sources).cloned().collect();
+    let queries: BTreeSet<usize> = c.commits.keys().chain(c.ended_sinks.keys()).copied().collect();
     let mut started: BTreeMap<u64, std::time::Instant> = BTreeMap::new();
     loop {
+        let running = ended.stopped.is_empty() && ended.sources.len() < sources.len();
         let report = tokio::select! {
             biased;
             r = c.reports.recv() => match r {
@@ -121,81 +147,124 @@ pub async fn run_coordinator(mut c: Coordinator, cancel: Cancel, metrics: Arc<Jo
             },
             _ = cancel.cancelled(), if !stopping => {
                 stopping = true;
-                let id = c.next_id;
-                c.next_id += 1;
-                started.insert(id, std::time::Instant::now());
-                c.triggers.iter().for_each(|t| { let _ = t.send(Trigger::Stop(id)); });
+                trigger(&mut c, &ended, &mut started, Trigger::Stop);
                 continue;
             }
-            _ = ticker.tick(), if !stopping && !source_ended => {
-                let id = c.next_id;
-                c.next_id += 1;
-                started.insert(id, std::time::Instant::now());
-                c.triggers.iter().for_each(|t| { let _ = t.send(Trigger::Checkpoint(id)); });
+            _ = ticker.tick(), if !stopping && running => {
+                trigger(&mut c, &ended, &mut started, Trigger::Checkpoint);
                 continue;
             }
         };
-        let id = match report {
+        match report {
             Report::Source { checkpoint, table, state } => {
                 pending.entry(checkpoint).or_default().sources.insert(table, state);
-                checkpoint
             }
             Report::Worker { checkpoint, key, state } => {
                 pending.entry(checkpoint).or_default().workers.insert(key, state);
-                checkpoint
             }
             Report::Sink { checkpoint, query, state } => {
                 pending.entry(checkpoint).or_default().sinks.insert(query, state);
-                checkpoint
             }
-            Report::SourceEnded { stopped, .. } => {
-                source_ended = true;
-                stopped_sources |= stopped;
-                continue;
+            Report::SourceEnded { table, stopped } => {
+                if stopped {
+                    ended.stopped.insert(table);
+                } else {
+                    ended.sources.insert(table);
+                }
+            }
+            Report::WorkerEnded { key } => {
+                ended.workers.insert(key);
             }
             Report::SinkEnded { query, state } => {
-                ended_sinks.insert(query, state);
-                continue;
+                ended.sinks.insert(query, state);
             }
-        };
-        let complete = pending.get(&id).is_some_and(|p| {
-            p.sources.len() == c.triggers.len() && p.workers.len() == c.workers && p.sinks.len() == c.commits.len()
-        });
-        if !complete {
-            continue;
         }
+        // The newest complete checkpoint; older ones are covered by it (every task handles
+        // barriers in order, and sink commits are cumulative).
+        let Some(id) =
+            pending.iter().rev().find(|(_, p)| complete(p, &ended, &sources, &queries, &c)).map(|(id, _)| *id)
+        else {
+            continue;
+        };
         let Some(parts) = pending.remove(&id) else { continue };
-        // Older checkpoints can no longer complete: every task handles barriers in order.
         pending.retain(|k, _| *k > id);
-        let checkpoint = Checkpoint {
+        let mut checkpoint = Checkpoint {
             id,
             fingerprint: c.fingerprint.clone(),
-            finished: false,
             sources: parts.sources,
             workers: parts.workers,
             sinks: parts.sinks,
+            ..Default::default()
         };
-        c.store.write(&checkpoint)?;
+        checkpoint.ended_sources =
+            ended.sources.iter().filter(|t| !checkpoint.sources.contains_key(*t)).cloned().collect();
+        for (query, state) in &ended.sinks {
+            if !checkpoint.sinks.contains_key(query) {
+                checkpoint.sinks.insert(*query, state.clone());
+                checkpoint.ended_queries.insert(*query);
+            }
+        }
+        let checkpoint = write(&c.store, checkpoint).await?;
         record(&metrics, started.remove(&id));
-        for tx in &c.commits {
-            let _ = tx.send(id);
+        started.retain(|k, _| *k > id);
+        for (query, tx) in &c.commits {
+            let _ = tx.send(if checkpoint.ended_queries.contains(query) { FINAL } else { id });
         }
     }
-    if !stopped_sources && source_ended && ended_sinks.len() == c.commits.len() {
+    if ended.stopped.is_empty() && ended.sources.len() == sources.len() && ended.sinks.len() == queries.len() {
         let checkpoint = Checkpoint {
             id: c.next_id,
             fingerprint: c.fingerprint.clone(),
             finished: true,
-            sinks: ended_sinks,
+            sinks: ended.sinks,
             ..Default::default()
         };
-        c.store.write(&checkpoint)?;
+        write(&c.store, checkpoint).await?;
         record(&metrics, None);
-        for tx in &c.commits {
+        for tx in c.commits.values() {
             let _ = tx.send(FINAL);
         }
     }
     Ok(())
+}
+
+/// Writes `checkpoint` on a blocking thread: encoding, writing and fsync take a while for a
+/// large state, and must not hold up a runtime thread that sources and workers need.
+async fn write(store: &CheckpointStore, checkpoint: Checkpoint) -> Result<Checkpoint> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || store.write(&checkpoint).map(|()| checkpoint))
+        .await
+        .map_err(|e| Error::internal(format!("checkpoint writer failed: {e}")))?
+}
+
+/// Sends checkpoint trigger `kind(id)` with a new id to every running source.
+fn trigger(
+    c: &mut Coordinator,
+    ended: &Ended,
+    started: &mut BTreeMap<u64, std::time::Instant>,
+    kind: fn(u64) -> Trigger,
+) {
+    let id = c.next_id;
+    c.next_id += 1;
+    started.insert(id, std::time::Instant::now());
+    for (table, tx) in &c.triggers {
+        if !ended.sources.contains(table) && !ended.stopped.contains(table) {
+            let _ = tx.send(kind(id));
+        }
+    }
+}
+
+/// Whether every task reported its part of `p` or had ended without taking part in it.
+fn complete(
+    p: &Partial,
+    ended: &Ended,
+    sources: &BTreeSet<String>,
+    queries: &BTreeSet<usize>,
+    c: &Coordinator,
+) -> bool {
+    sources.iter().all(|t| p.sources.contains_key(t) || ended.sources.contains(t))
+        && queries.iter().all(|q| p.sinks.contains_key(q) || ended.sinks.contains_key(q))
+        && p.workers.len() + ended.workers.iter().filter(|k| !p.workers.contains_key(*k)).count() == c.workers
 }
 
 fn record(metrics: &JobMetrics, started: Option<std::time::Instant>) {

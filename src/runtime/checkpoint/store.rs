@@ -8,7 +8,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::Checkpoint;
+use super::{Checkpoint, FORMAT};
 use crate::error::{Error, Result};
 
 /// How many complete checkpoints are kept.
@@ -84,17 +84,58 @@ impl CheckpointStore {
     }
 
     /// The newest checkpoint that can be read, if any.
+    ///
+    /// An unreadable newest checkpoint (damaged, or written by a build with another
+    /// [`FORMAT`]) is skipped with a warning on stderr in favour of the previous one. If there
+    /// are checkpoints but none can be read, this is an error naming the newest one and why:
+    /// starting from scratch would silently throw away the job's progress (and a file sink's
+    /// committed output).
     pub fn latest(&self) -> Result<Option<Checkpoint>> {
-        for id in self.ids()?.into_iter().rev() {
-            let path = self.path(id);
+        let ids = self.ids()?;
+        let mut newest_error = None;
+        for id in ids.iter().rev() {
+            let path = self.path(*id);
             let bytes = fs::read(&path).map_err(|e| io("cannot read", &path, e))?;
-            match serde_json::from_slice::<Checkpoint>(&bytes) {
+            match decode(&bytes) {
                 Ok(c) => return Ok(Some(c)),
-                Err(e) => tracing::warn!("skipping unreadable checkpoint '{}': {e}", path.display()),
+                Err(why) => {
+                    tracing::warn!("skipping unreadable checkpoint '{}': {why}", path.display());
+                    newest_error.get_or_insert((path, why));
+                }
             }
         }
-        Ok(None)
+        match newest_error {
+            None => Ok(None),
+            Some((path, why)) => Err(Error::external(format!(
+                "no checkpoint in '{}' can be read (the newest, '{}': {why}); delete the state directory \
+                 (or move its chk-* files away) to start the job from scratch",
+                self.dir.display(),
+                path.display()
+            ))),
+        }
     }
+}
+
+/// Decodes a checkpoint file; the error says why it cannot be used.
+pub fn decode(bytes: &[u8]) -> std::result::Result<Checkpoint, String> {
+    /// Just the layout version, to explain a file of another format.
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        format: Option<u32>,
+    }
+    match serde_json::from_slice::<Probe>(bytes) {
+        Err(e) => return Err(format!("not a checkpoint file ({e})")),
+        Ok(Probe { format: None }) => {
+            return Err(format!(
+                "written by an older wavecrest (checkpoint format 1; this build reads format {FORMAT})"
+            ))
+        }
+        Ok(Probe { format: Some(f) }) if f != FORMAT => {
+            return Err(format!("checkpoint format {f}; this build reads format {FORMAT}"))
+        }
+        Ok(_) => {}
+    }
+    serde_json::from_slice::<Checkpoint>(bytes).map_err(|e| format!("damaged checkpoint ({e})"))
 }
 
 /// Makes a rename in `dir` durable.
@@ -150,5 +191,37 @@ mod tests {
         store.write(&checkpoint(1)).unwrap();
         fs::write(dir.path().join("chk-0000000002.json"), b"not json").unwrap();
         assert_eq!(store.latest().unwrap(), Some(checkpoint(1)));
+    }
+
+    #[test]
+    fn byte_fields_are_base64_and_the_file_is_compact() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        let mut c = checkpoint(1);
+        c.sinks.insert(1, vec![200; 3000]);
+        store.write(&c).unwrap();
+        let text = fs::read_to_string(dir.path().join("chk-0000000001.json")).unwrap();
+        // 3 000 bytes: 4 000 base64 characters, not about 12 000 for a list of numbers.
+        assert!(text.len() < 4_200, "{} bytes", text.len());
+        assert!(text.contains(r#""format":2"#), "{text}");
+        assert_eq!(store.latest().unwrap(), Some(c));
+    }
+
+    #[test]
+    fn only_unreadable_checkpoints_are_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        // Format 1: no format field, bytes as lists of numbers.
+        let old = r#"{"id":3,"fingerprint":"plan","finished":false,"sources":{},"workers":{},"sinks":{"0":[3,0]}}"#;
+        fs::write(dir.path().join("chk-0000000003.json"), old).unwrap();
+        let e = store.latest().unwrap_err().to_string();
+        assert!(e.contains("no checkpoint in") && e.contains("chk-0000000003.json"), "{e}");
+        assert!(e.contains("older wavecrest (checkpoint format 1"), "{e}");
+        fs::write(dir.path().join("chk-0000000004.json"), r#"{"format":2,"id":4}"#).unwrap();
+        let e = store.latest().unwrap_err().to_string();
+        assert!(e.contains("chk-0000000004.json': damaged checkpoint (missing field"), "{e}");
+        fs::write(dir.path().join("chk-0000000005.json"), r#"{"format":9}"#).unwrap();
+        let e = store.latest().unwrap_err().to_string();
+        assert!(e.contains("checkpoint format 9; this build reads format 2"), "{e}");
     }
 }
