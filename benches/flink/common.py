@@ -85,12 +85,19 @@ def flink_error_summary(exc):
     text = str(exc)
     lines = [l.strip() for l in text.splitlines() if l.strip() and not l.strip().startswith("at ")]
     causes = [l for l in lines if l.startswith("Caused by:")]
-    line = causes[-1][len("Caused by:"):].strip() if causes else (lines[0] if lines else repr(exc))
+    exceptions = [l.lstrip(": ") for l in lines if "Exception:" in l or "Error:" in l]
+    if causes:
+        line = causes[-1][len("Caused by:"):].strip()
+    elif exceptions:
+        line = exceptions[0]
+    else:
+        line = lines[0] if lines else repr(exc)
     for prefix in (
         "org.apache.flink.table.api.",
         "org.apache.flink.sql.parser.impl.",
         "org.apache.calcite.sql.validate.",
         "org.apache.calcite.runtime.",
+        "java.lang.",
     ):
         line = line.replace(prefix, "")
     return line[:300]
