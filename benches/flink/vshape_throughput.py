@@ -226,6 +226,7 @@ def main():
     ap.add_argument("--no-flink", action="store_true")
     ap.add_argument("--no-wavecrest", action="store_true")
     ap.add_argument("--check", action="store_true", help="also compare both engines' v_shape_stop matches")
+    ap.add_argument("--json", help="also write the timings as JSON to this file")
     args = ap.parse_args()
 
     common.ensure_pyflink()
@@ -285,6 +286,12 @@ def main():
         if wr.get("error"):
             print(f"{'':16} wavecrest: {wr['error']}")
     print("ratio w/f = wavecrest best / Flink best net job runtime (both events/s)")
+    if args.json:
+        import json
+
+        with open(args.json, "w") as fh:
+            json.dump({"events": n, "cpu": args.cpu, "load": load, "wavecrest_binary": binary,
+                       "wavecrest": w, "flink": f}, fh, indent=1)
 
     if args.check and binary and tenv is not None:
         q = QUERIES["v_shape_stop"][1]
