@@ -523,11 +523,12 @@ def ticker_cases(events):
         (
             "ticker/w_shape_last_up",
             """SELECT * FROM bids MATCH_RECOGNIZE (PARTITION BY auction ORDER BY ts
-  MEASURES STRT.ts AS start_ts, FIRST(DOWN.price) AS bottom1, LAST(DOWN.price) AS bottom2, LAST(UP.price) AS end_price, LAST(UP.ts) AS end_ts
-  ONE ROW PER MATCH AFTER MATCH SKIP TO LAST UP
-  PATTERN (STRT DOWN+ UP+ DOWN+ UP)
-  DEFINE DOWN AS price < PREV(price), UP AS price > PREV(price))""",
-            "",
+  MEASURES STRT.ts AS start_ts, LAST(DOWN1.price) AS bottom1, LAST(DOWN2.price) AS bottom2, LAST(UP2.price) AS end_price, LAST(UP2.ts) AS end_ts
+  ONE ROW PER MATCH AFTER MATCH SKIP TO LAST UP2
+  PATTERN (STRT DOWN1+ UP1+ DOWN2+ UP2)
+  DEFINE DOWN1 AS price < PREV(price), UP1 AS price > PREV(price),
+         DOWN2 AS price < PREV(price), UP2 AS price > PREV(price))""",
+            "the W-shape with distinct variables (Flink) and one final UP row",
         ),
         (
             "ticker/drop_within_1s",
