@@ -293,6 +293,19 @@ FLINK_FORM = [
         (r"WATERMARK FOR ts AS ts\b", "WATERMARK FOR ts AS ts - INTERVAL '0.001' SECOND"),
     ),
     (
+        "flink_form/tie_at_watermark",
+        (
+            "CREATE TABLE ev (c VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH ('connector' = 'values')",
+            [["a", "2024-01-01 00:00:01.000"], ["b", "2024-01-01 00:00:01.000"], ["c", "2024-01-01 00:00:02.000"]],
+        ),
+        "ev",
+        """SELECT * FROM ev MATCH_RECOGNIZE (ORDER BY ts
+  MEASURES A.ts AS a_ts, B.ts AS b_ts, C.ts AS c_ts
+  ONE ROW PER MATCH AFTER MATCH SKIP PAST LAST ROW
+  PATTERN (A B C) DEFINE A AS c = 'a', B AS c = 'b', C AS c = 'c')""",
+        "the smallest case of a row at the watermark: b has the time of a, which is the watermark",
+    ),
+    (
         "flink_form/anchor_start",
         "quantifiers.slt",
         "seq",
@@ -585,6 +598,7 @@ KNOWN = {
     "flink_form/v_shape_one_up_past_last": TIES_AT_WATERMARK,
     "flink_form/v_shape_one_up_next_row": TIES_AT_WATERMARK,
     "flink_form/v_shape_reluctant_up": TIES_AT_WATERMARK,
+    "flink_form/tie_at_watermark": TIES_AT_WATERMARK,
     "quantifiers:76~": (
         "PATTERN (A B?): Flink accepts a greedy ? as the last element but treats it as "
         "reluctant (ends the match at A); it rejects + and * there. Flink bug"
@@ -745,7 +759,11 @@ def main():
     for path in sorted(glob.glob(os.path.join(SLT_DIR, "*.slt"))):
         cases.extend(slt_cases(path))
     for name, slt, table, query, note, *ddl_sub in FLINK_FORM:
-        ddl, rows = slt_tables(os.path.join(SLT_DIR, slt))[table]
+        if isinstance(slt, tuple):
+            ddl, rows = slt
+            slt = "inline"
+        else:
+            ddl, rows = slt_tables(os.path.join(SLT_DIR, slt))[table]
         if ddl_sub:
             ddl = re.sub(r"WATERMARK\s+FOR\s+(\w+)\s*(?=[,)])", r"WATERMARK FOR \1 AS \1", ddl, flags=re.I)
             ddl = re.sub(ddl_sub[0][0], ddl_sub[0][1], ddl)
