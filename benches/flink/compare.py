@@ -20,6 +20,9 @@ Cases:
   `AFTER MATCH SKIP PAST LAST ROW` (Wavecrest's default, the standard's; Flink defaults to
   SKIP TO NEXT ROW). `WATERMARK FOR ts` becomes `WATERMARK FOR ts AS ts` (Flink needs the
   expression). The slt's expected rows are checked against the Wavecrest run, too.
+  When Flink rejects such a query and `flink_subset()` can respell it with the same meaning
+  (`COUNT(V.*)` -> `COUNT(V.ts)`, `PREV(V.col)` -> `PREV(col)` in `DEFINE V`), the respelled
+  query runs on both engines as case `<name>~`.
 - `flink_form/*`: the same data with queries written in the subset Flink accepts (no greedy
   quantifier at the end of the pattern, `PREV(col)` not `PREV(V.col)`), so that the V-shape,
   the W-shape and WITHIN are compared where the slt forms are rejected by Flink.
@@ -28,7 +31,8 @@ Cases:
   V-shape, W-shape and price-drop-WITHIN queries.
 
 Both engines read the identical CSV file through the identical DDL text. Wavecrest output
-comes from `$WAVECREST_BIN` or the newest wavecrest binary found (see common.py); with
+comes from `$WAVECREST_BIN` or the first wavecrest binary found, debug builds first
+(see common.py); with
 `--slt-only` (or when no binary is found) the Wavecrest side of slt cases is the slt's
 expected output, which CI asserts.
 
@@ -36,7 +40,8 @@ A case Flink rejects at planning is reported as `Flink: unsupported` with Flink'
 not as a difference. Rows are compared as multisets (row order across partitions is not
 defined in either engine); values are compared as text (timestamps `YYYY-MM-DD
 HH:MM:SS.fff`, NULL), and a pair of rows that differs only in number formatting (`14` vs
-`14.0`) is reported as `same (number types differ)`.
+`14.0`) is reported as `same (number types differ)`. Differences already explained are
+listed in KNOWN (printed as `known: ..`); any other difference prints `NOT EXPLAINED YET`.
 """
 
 import argparse
