@@ -52,6 +52,8 @@ pub fn spec(node: &MatchRecognizeNode, props: &ExecutionProps) -> Result<MatchRe
         within_ms: node.within_ms,
         emit_timeouts: node.emit_timeouts,
         input_schema: nullable(input),
+        derived: vec![],
+        row_schema: nullable(input),
         schema: nullable(&node.schema),
     })
 }
