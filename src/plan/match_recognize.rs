@@ -23,7 +23,7 @@ use super::match_expr::{self, var_name, Names, Place, SlotExpr};
 use super::window_tvf::{interval_ms, is_time_attribute};
 use crate::exec::match_pattern::Pattern;
 use crate::exec::match_recognize::{AfterMatch, EmptyMatches, RowsPerMatch};
-use crate::sql::match_recognize::{SUBSET_MARK, TIMEOUTS_MARK, WITHIN_MARK};
+use crate::sql::match_recognize::{EXCLUDE_MARK, SUBSET_MARK, TIMEOUTS_MARK, WITHIN_MARK};
 
 /// Most variables `PERMUTE` takes (its alternation has n! branches).
 const MAX_PERMUTE: usize = 5;
@@ -118,7 +118,7 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
     let in_schema = Arc::clone(input.schema());
 
     // Variables: in order of first appearance in PATTERN.
-    let pattern_text = pattern.to_string();
+    let pattern_text = show(&pattern);
     let mut var_names = Vec::new();
     collect_vars(&pattern, &mut var_names);
     let pattern = convert(&pattern, &var_names)?;
@@ -367,9 +367,44 @@ fn has_exclusion(p: &Pattern) -> bool {
     }
 }
 
+/// The pattern inside an exclusion, if `p` is one (see [`EXCLUDE_MARK`]).
+fn excluded(p: &P) -> Option<&P> {
+    let P::Group(g) = p else { return None };
+    match g.as_ref() {
+        P::Concat(ps) if ps.len() == 2 && matches!(&ps[0], P::Symbol(Sym::Named(id)) if is_mark(id)) => Some(&ps[1]),
+        _ => None,
+    }
+}
+
+fn is_mark(id: &ast::Ident) -> bool {
+    id.quote_style.is_some() && id.value == EXCLUDE_MARK
+}
+
+/// The pattern as the user wrote it (exclusions as `{- .. -}`), for EXPLAIN.
+fn show(p: &P) -> String {
+    if let Some(inner) = excluded(p) {
+        let inner = match inner {
+            P::Group(x) => x.as_ref(),
+            x => x,
+        };
+        return format!("{{- {} -}}", show(inner));
+    }
+    let join = |ps: &[P], sep: &str| ps.iter().map(show).collect::<Vec<_>>().join(sep);
+    match p {
+        P::Concat(ps) => join(ps, " "),
+        P::Alternation(ps) => join(ps, " | "),
+        P::Group(x) => format!("( {} )", show(x)),
+        P::Repetition(x, q) => format!("{}{q}", show(x)),
+        other => other.to_string(),
+    }
+}
+
 fn collect_vars(p: &P, out: &mut Vec<String>) {
     let mut add = |s: &Sym| {
         if let Sym::Named(id) = s {
+            if is_mark(id) {
+                return;
+            }
             let n = var_name(id);
             if !out.contains(&n) {
                 out.push(n);
@@ -398,6 +433,9 @@ fn symbol(s: &Sym, vars: &[String]) -> Pattern {
 /// sqlparser's pattern → ours. A reluctant quantifier arrives as `?` around a repetition
 /// that is not a group (`B+?`), unlike `(B+)?`.
 fn convert(p: &P, vars: &[String]) -> DfResult<Pattern> {
+    if let Some(inner) = excluded(p) {
+        return Ok(Pattern::Exclude(Box::new(convert(inner, vars)?)));
+    }
     Ok(match p {
         P::Symbol(s) => symbol(s, vars),
         P::Exclude(s) => Pattern::Exclude(Box::new(symbol(s, vars))),
