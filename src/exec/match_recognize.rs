@@ -1078,4 +1078,22 @@ mod tests {
         b.on_chunk(chunk(&schema, &next)).unwrap();
         assert_eq!(text(&b.on_watermark(i64::MAX).unwrap()), expected);
     }
+
+    #[test]
+    fn navigation_over_an_expression_survives_snapshot_and_restore() {
+        let clause = "MEASURES LAST(B.v * 10 + B.k) AS code, PREV(A.v - 5) AS before
+            PATTERN (A B) DEFINE A AS v = 1, B AS v * 2 > PREV(v * 2)";
+        let (mut a, schema) = op(clause);
+        // The A row is final and held, the B row pending when the snapshot is taken.
+        a.on_chunk(chunk(&schema, &[(1, 7, S / 2, NONE), (1, 1, S, S / 2), (1, 3, 2 * S, S)])).unwrap();
+        assert!(a.on_watermark(S).unwrap().is_empty());
+        let snap = a.snapshot().unwrap();
+        let expected = text(&a.on_watermark(i64::MAX).unwrap());
+        assert_eq!(expected, vec!["+I 1 31 2"]);
+
+        let (mut b, _) = op(clause);
+        b.restore(&snap).unwrap();
+        assert_eq!(b.held_rows(), 3, "the A row, the row before it (PREV), the pending B row");
+        assert_eq!(text(&b.on_watermark(i64::MAX).unwrap()), expected);
+    }
 }

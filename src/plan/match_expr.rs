@@ -25,6 +25,7 @@ use datafusion::sql::sqlparser::ast::{
     self, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, VisitMut, VisitorMut,
 };
 
+use super::match_nav_arg::{self, NavArgs};
 use crate::exec::match_eval::{AggFunc, Nav, Slot};
 
 /// Prefix of slot column names.
@@ -49,7 +50,8 @@ pub struct SlotExpr {
 }
 
 impl SlotExpr {
-    /// `input ++ slots` as a DataFusion schema.
+    /// `rows ++ slots` as a DataFusion schema, `rows` being the input's columns and the
+    /// derived columns (see [`match_nav_arg`]).
     pub fn schema(&self, input: &DFSchema) -> DfResult<DFSchemaRef> {
         let arrow = Arc::new(input.as_arrow().clone());
         let fields = self
@@ -78,11 +80,13 @@ pub struct Names<'a> {
     pub time: usize,
     /// Whether `WITHIN .. EMIT TIMEOUTS` is given (for `MATCH_TIMED_OUT()`).
     pub timeouts: bool,
+    /// Expressions navigation reads, as derived columns (filled while planning).
+    pub nav_args: &'a NavArgs,
 }
 
 impl Names<'_> {
     /// The variables a name stands for: a pattern variable or a `SUBSET`.
-    fn vars(&self, id: &Ident) -> DfResult<Vec<u16>> {
+    pub(super) fn vars(&self, id: &Ident) -> DfResult<Vec<u16>> {
         let name = var_name(id);
         if let Some(i) = self.vars.iter().position(|v| *v == name) {
             return Ok(vec![i as u16]);
@@ -96,7 +100,7 @@ impl Names<'_> {
         )))
     }
 
-    fn column(&self, id: &Ident) -> DfResult<usize> {
+    pub(super) fn column(&self, id: &Ident) -> DfResult<usize> {
         let exact =
             |c: &String| if id.quote_style.is_some() { *c == id.value } else { c.eq_ignore_ascii_case(&id.value) };
         self.columns
@@ -115,7 +119,8 @@ pub fn var_name(id: &Ident) -> String {
     }
 }
 
-/// Plans `e` (from `place`) over `input`.
+/// Plans `e` (from `place`) over `input` (its navigation arguments that are expressions
+/// become derived columns in `names.nav_args`).
 pub fn plan(
     e: &ast::Expr,
     place: Place,
@@ -130,8 +135,10 @@ pub fn plan(
         return Err(err);
     }
     let slots = rw.slots;
+    names.nav_args.plan_new(input, ctx)?;
+    let rows = match_nav_arg::row_schema(input, &names.nav_args.exprs())?;
     let probe = SlotExpr { expr: Expr::Literal(datafusion::common::ScalarValue::Null, None), slots };
-    let schema = probe.schema(input)?;
+    let schema = probe.schema(&rows)?;
     let expr = ctx.sql_to_expr(e, &schema)?;
     let simplifier = ExprSimplifier::new(SimplifyContext::builder().with_schema(Arc::clone(&schema)).build());
     let expr = simplifier.coerce(expr, &schema)?;
@@ -208,6 +215,12 @@ fn count_literal(f: &str, a: Option<&&FunctionArgExpr>) -> DfResult<u32> {
 }
 
 impl Rewriter<'_, '_> {
+    /// Navigation function `f` over an expression: its variables and derived column.
+    fn derived(&self, f: &str, arg: &ast::Expr) -> DfResult<(Option<Vec<u16>>, usize)> {
+        let (vars, sql) = match_nav_arg::split(f, arg, self.names)?;
+        Ok((vars, self.names.nav_args.column(self.names.columns.len(), sql)))
+    }
+
     /// `col` or `v.col`: the variables (`None`: all) and column.
     fn var_column(&self, e: &ast::Expr) -> DfResult<Option<(Option<Vec<u16>>, usize)>> {
         Ok(match e {
@@ -289,8 +302,9 @@ impl Rewriter<'_, '_> {
                     [FunctionArgExpr::Expr(a), n] => (a, count_literal(&name, Some(n))?),
                     _ => return plan_err(format!("{name} takes a column and an optional offset")),
                 };
-                let Some((vars, column)) = self.var_column(arg)? else {
-                    return plan_err(format!("{name}'s argument must be a column or variable.column, got {arg}"));
+                let (vars, column) = match self.var_column(arg)? {
+                    Some(vc) => vc,
+                    None => self.derived(&name, arg)?,
                 };
                 let nav = if name == "FIRST" { Nav::First } else { Nav::Last };
                 Ok(Some(Slot::Nav { nav, vars, offset, physical: 0, column, fin: false }))
@@ -314,9 +328,8 @@ impl Rewriter<'_, '_> {
                             self.slot_of(arg)?.expect("FIRST/LAST")
                         }
                         _ => {
-                            return plan_err(format!(
-                                "{name}'s argument must be a column, variable.column, FIRST(..) or LAST(..), got {arg}"
-                            ))
+                            let (vars, column) = self.derived(&name, arg)?;
+                            Slot::Nav { nav: Nav::Last, vars, offset: 0, physical: 0, column, fin: false }
                         }
                     },
                 };

@@ -20,6 +20,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use super::match_expr::{self, var_name, Names, Place, SlotExpr};
+use super::match_nav_arg::{row_schema, NavArgs};
 use super::window_tvf::{interval_ms, is_time_attribute};
 use crate::exec::match_pattern::Pattern;
 use crate::exec::match_recognize::{AfterMatch, EmptyMatches, RowsPerMatch};
@@ -47,6 +48,9 @@ pub struct MatchRecognizeNode {
     pub defines: Vec<Option<SlotExpr>>,
     /// Measures and their names.
     pub measures: Vec<(SlotExpr, String)>,
+    /// Expressions over the input that navigation reads, held as extra columns after the
+    /// input's (see [`super::match_nav_arg`]), and their column names.
+    pub derived: Vec<(Expr, String)>,
     /// Output shape.
     pub rows_per_match: RowsPerMatch,
     /// `AFTER MATCH SKIP`.
@@ -212,13 +216,16 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
         defined.push(d);
     }
 
+    let nav_args = NavArgs::default();
     let names = Names {
         vars: &var_names,
         subsets: &subsets,
         columns: in_schema.fields().iter().map(|f| f.name().clone()).collect(),
         time: time_index,
         timeouts: emit_timeouts,
+        nav_args: &nav_args,
     };
+    let rows = || row_schema(&in_schema, &nav_args.exprs());
     let mut defines: Vec<Option<SlotExpr>> = vec![None; var_names.len()];
     for d in &defined {
         let name = var_name(&d.symbol);
@@ -229,7 +236,7 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
             return plan_err(format!("DEFINE {name} appears twice"));
         }
         let planned = match_expr::plan(&d.definition, Place::Define(v as u16), &names, &in_schema, ctx)?;
-        let ty = planned.expr.get_type(&planned.schema(&in_schema)?)?;
+        let ty = planned.expr.get_type(&planned.schema(rows()?.as_ref())?)?;
         if !matches!(ty, DataType::Boolean | DataType::Null) {
             return plan_err(format!("DEFINE {name} must be a condition (BOOLEAN), not {ty}"));
         }
@@ -297,8 +304,10 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
             fields.extend(in_schema.fields().iter().map(|f| Field::new(f.name(), f.data_type().clone(), true)))
         }
     }
+    let derived = nav_args.exprs();
+    let rows = row_schema(&in_schema, &derived)?;
     for (m, name) in &planned_measures {
-        fields.push(Field::new(name, m.expr.get_type(&m.schema(&in_schema)?)?, true));
+        fields.push(Field::new(name, m.expr.get_type(&m.schema(&rows)?)?, true));
     }
     let schema = Arc::new(DFSchema::from_unqualified_fields(fields.into(), Default::default())?);
     let within = within_ms.map(|w| (w, emit_timeouts));
@@ -312,6 +321,7 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
         var_names,
         defines,
         measures: planned_measures,
+        derived,
         rows_per_match,
         after_match,
         within_ms,
