@@ -15,7 +15,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Field, Schema};
-use datafusion::common::{DFSchema, DFSchemaRef};
+use datafusion::common::{DFSchema, DFSchemaRef, Diagnostic};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::simplify::SimplifyContext;
@@ -24,6 +24,7 @@ use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::sql::sqlparser::ast::{
     self, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, VisitMut, VisitorMut,
 };
+use datafusion::sql::sqlparser::tokenizer::Span;
 
 use super::match_nav_arg::{self, NavArgs};
 use crate::exec::match_eval::{AggFunc, Nav, Slot};
@@ -68,6 +69,16 @@ impl SlotExpr {
     }
 }
 
+/// `e` located at `span` in the user's text (the tokens the clause rewrite moves keep their
+/// positions); an empty span leaves it unlocated.
+pub fn located(span: Span, e: DataFusionError) -> DataFusionError {
+    let Some(span) = datafusion::common::Span::try_from_sqlparser_span(span).filter(|_| span != Span::empty()) else {
+        return e;
+    };
+    let diagnostic = Diagnostic::new_error(e.message().to_string(), Some(span));
+    DataFusionError::Diagnostic(Box::new(diagnostic), Box::new(e))
+}
+
 /// Names the planner resolves in row-pattern functions.
 pub struct Names<'a> {
     /// Pattern variables by index (upper-case unless quoted).
@@ -94,10 +105,11 @@ impl Names<'_> {
         if let Some((_, vs)) = self.subsets.iter().find(|(n, _)| *n == name) {
             return Ok(vs.clone());
         }
-        Err(DataFusionError::Plan(format!(
+        let err = DataFusionError::Plan(format!(
             "MATCH_RECOGNIZE: {name} is not a pattern variable (variables: {})",
             self.vars.join(", ")
-        )))
+        ));
+        Err(located(id.span, err))
     }
 
     pub(super) fn column(&self, id: &Ident) -> DfResult<usize> {
@@ -106,7 +118,10 @@ impl Names<'_> {
         self.columns
             .iter()
             .position(exact)
-            .ok_or_else(|| DataFusionError::Plan(format!("MATCH_RECOGNIZE: no column '{}' in the input", id.value)))
+            .ok_or_else(|| {
+                let err = DataFusionError::Plan(format!("MATCH_RECOGNIZE: no column '{}' in the input", id.value));
+                located(id.span, err)
+            })
     }
 }
 

@@ -16,10 +16,11 @@ use datafusion::logical_expr::planner::{PlannedRelation, RelationPlannerContext,
 use datafusion::logical_expr::{Expr, ExprSchemable, Extension, LogicalPlan, UserDefinedLogicalNodeCore};
 use datafusion::sql::sqlparser::ast::{
     self, AfterMatchSkip, EmptyMatchesMode, MatchRecognizePattern as P, MatchRecognizeSymbol as Sym,
-    RepetitionQuantifier as Q, RowsPerMatch as Rpm, TableFactor,
+    RepetitionQuantifier as Q, RowsPerMatch as Rpm, Spanned, TableFactor,
 };
+use datafusion::sql::sqlparser::tokenizer::Span;
 
-use super::match_expr::{self, var_name, Names, Place, SlotExpr};
+use super::match_expr::{self, located, var_name, Names, Place, SlotExpr};
 use super::match_nav_arg::{row_schema, NavArgs};
 use super::window_tvf::{interval_ms, is_time_attribute};
 use crate::exec::match_pattern::Pattern;
@@ -118,6 +119,7 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
     else {
         return Ok(RelationPlanning::Original(Box::new(relation)));
     };
+    let table_span = table.span();
     let input = ctx.plan(*table)?;
     let in_schema = Arc::clone(input.schema());
 
@@ -129,14 +131,19 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
 
     // ORDER BY: the event-time attribute ascending first.
     let Some((first, rest)) = order_by.split_first() else {
-        return plan_err("ORDER BY is required and must start with the event-time attribute (ORDER BY ts)");
+        let err = "ORDER BY is required and must start with the event-time attribute (ORDER BY ts)";
+        return plan_err(err).map_err(|e| located(table_span, e));
     };
+    let order_span = first.expr.span();
     let time_col = match &first.expr {
         ast::Expr::Identifier(id) => ctx.normalize_ident(id.clone()),
         ast::Expr::CompoundIdentifier(parts) if !parts.is_empty() => {
             ctx.normalize_ident(parts[parts.len() - 1].clone())
         }
-        other => return plan_err(format!("ORDER BY must start with the event-time attribute, got {other}")),
+        other => {
+            let err = plan_err(format!("ORDER BY must start with the event-time attribute, got {other}"));
+            return err.map_err(|e| located(order_span, e));
+        }
     };
     let time_index = in_schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(&time_col));
     let time_index = match time_index {
@@ -145,10 +152,12 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
             return plan_err(format!(
                 "ORDER BY must start with the event-time attribute (a column with WATERMARK FOR ..), but '{time_col}' is not one"
             ))
+            .map_err(|e| located(order_span, e))
         }
     };
     if first.options.asc == Some(false) {
-        return plan_err(format!("ORDER BY {time_col} must be ascending (rows are matched in event-time order)"));
+        return plan_err(format!("ORDER BY {time_col} must be ascending (rows are matched in event-time order)"))
+            .map_err(|e| located(order_span, e));
     }
     let mut order = Vec::new();
     for o in rest {
@@ -229,16 +238,17 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
     let mut defines: Vec<Option<SlotExpr>> = vec![None; var_names.len()];
     for d in &defined {
         let name = var_name(&d.symbol);
+        let at = |e| located(d.symbol.span, e);
         let Some(v) = var_names.iter().position(|n| *n == name) else {
-            return plan_err(format!("DEFINE {name}: {name} does not appear in the PATTERN"));
+            return plan_err(format!("DEFINE {name}: {name} does not appear in the PATTERN")).map_err(at);
         };
         if defines[v].is_some() {
-            return plan_err(format!("DEFINE {name} appears twice"));
+            return plan_err(format!("DEFINE {name} appears twice")).map_err(at);
         }
         let planned = match_expr::plan(&d.definition, Place::Define(v as u16), &names, &in_schema, ctx)?;
         let ty = planned.expr.get_type(&planned.schema(rows()?.as_ref())?)?;
         if !matches!(ty, DataType::Boolean | DataType::Null) {
-            return plan_err(format!("DEFINE {name} must be a condition (BOOLEAN), not {ty}"));
+            return plan_err(format!("DEFINE {name} must be a condition (BOOLEAN), not {ty}")).map_err(at);
         }
         defines[v] = Some(planned);
     }
@@ -271,11 +281,17 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
     let var_of = |id: &ast::Ident| -> DfResult<u16> {
         let name = var_name(id);
         if subsets.iter().any(|(n, _)| *n == name) {
-            return plan_err(format!("AFTER MATCH SKIP TO {name}: skipping to a SUBSET is not supported yet"));
+            return plan_err(format!("AFTER MATCH SKIP TO {name}: skipping to a SUBSET is not supported yet"))
+                .map_err(|e| located(id.span, e));
         }
         var_names.iter().position(|n| *n == name).map(|i| i as u16).ok_or_else(|| {
-            DataFusionError::Plan(format!("MATCH_RECOGNIZE: AFTER MATCH SKIP TO {name}: not a pattern variable"))
+            let err = DataFusionError::Plan(format!("MATCH_RECOGNIZE: AFTER MATCH SKIP TO {name}: not a pattern variable"));
+            located(id.span, err)
         })
+    };
+    let skip_span = match &after_match_skip {
+        Some(AfterMatchSkip::ToFirst(v) | AfterMatchSkip::ToLast(v)) => v.span,
+        _ => Span::empty(),
     };
     let after_match = match after_match_skip {
         None | Some(AfterMatchSkip::PastLastRow) => AfterMatch::PastLastRow,
@@ -288,7 +304,8 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
             return plan_err(format!(
                 "AFTER MATCH SKIP TO FIRST {} would restart every match at its own first row (an endless loop)",
                 var_names[v as usize]
-            ));
+            ))
+            .map_err(|e| located(skip_span, e));
         }
     }
 
