@@ -369,10 +369,13 @@ impl Rewriter<'_, '_> {
                 let id = v.0[0].as_ident().ok_or_else(|| DataFusionError::Plan(format!("{name}({v}.*)")))?;
                 (Some(self.names.vars(id)?), None)
             }
-            [FunctionArgExpr::Expr(e)] => match self.var_column(e)? {
-                Some((vars, column)) => (vars, Some(column)),
-                None => return plan_err(format!("{name}'s argument must be a column or variable.column, got {e}")),
-            },
+            [FunctionArgExpr::Expr(e)] => {
+                let (vars, column) = match self.var_column(e)? {
+                    Some(vc) => vc,
+                    None => self.derived(name, e)?,
+                };
+                (vars, Some(column))
+            }
             _ => return plan_err(format!("{name} over pattern variables takes one column (COUNT also * and v.*)")),
         };
         Ok(Slot::Agg { func, vars, column, fin: false })
