@@ -392,12 +392,12 @@ impl MatchExpr {
                 Slot::Nav { physical, column, .. } => {
                     let mut idx = Vec::with_capacity(n);
                     for &(lo, hi) in parts {
-                        for k in lo..hi {
+                        for (k, decided) in (lo..hi).zip(&mut decided[lo..hi]) {
                             let t = k as i64 + physical;
                             idx.push(if t < lo as i64 {
                                 None
                             } else if t as usize >= hi {
-                                decided[k] &= is_final;
+                                *decided &= is_final;
                                 None
                             } else {
                                 Some(t as u32)

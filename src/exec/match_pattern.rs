@@ -329,7 +329,7 @@ impl Program {
                             continue 'threads;
                         }
                         path.push((t.pos, v));
-                        match test.test(v, t.pos, &path)? {
+                        match test.test(v, t.pos, path)? {
                             Verdict::True => {
                                 if t.excluding > 0 {
                                     excluded.push(t.pos);

@@ -124,7 +124,6 @@ pub struct MatchRecognizeSpec {
     pub schema: SchemaRef,
 }
 
-
 /// One partition's matching position; its rows are in the operator's shared row stores.
 struct Partition {
     /// The `PARTITION BY` key (row format).
@@ -662,7 +661,14 @@ impl MatchRecognize {
     /// The one output row of an empty match at `row` (`Some(match number)`: measures over
     /// no rows), or of an unmatched row (`None`: NULL measures); the partition's rows are
     /// `lo..hi`.
-    fn single_row_output(&self, s: &Step, lo: usize, hi: usize, row: usize, number: Option<u64>) -> Result<RecordBatch> {
+    fn single_row_output(
+        &self,
+        s: &Step,
+        lo: usize,
+        hi: usize,
+        row: usize,
+        number: Option<u64>,
+    ) -> Result<RecordBatch> {
         let spec = &self.spec;
         let at = s.rows.slice(row, 1);
         let mut columns: Vec<ArrayRef> = match spec.rows_per_match {
@@ -703,8 +709,11 @@ impl MatchRecognize {
 /// The further `ORDER BY` keys of `batch`'s rows (`conv`: their converter, if any).
 fn order_rows(spec: &MatchRecognizeSpec, conv: Option<&RowConverter>, batch: &RecordBatch) -> Result<Option<Rows>> {
     let Some(conv) = conv else { return Ok(None) };
-    let cols =
-        spec.order.iter().map(|(e, _)| Ok(e.evaluate(batch)?.into_array(batch.num_rows())?)).collect::<Result<Vec<_>>>()?;
+    let cols = spec
+        .order
+        .iter()
+        .map(|(e, _)| Ok(e.evaluate(batch)?.into_array(batch.num_rows())?))
+        .collect::<Result<Vec<_>>>()?;
     Ok(Some(conv.convert_columns(&cols)?))
 }
 

@@ -115,13 +115,10 @@ impl Names<'_> {
     pub(super) fn column(&self, id: &Ident) -> DfResult<usize> {
         let exact =
             |c: &String| if id.quote_style.is_some() { *c == id.value } else { c.eq_ignore_ascii_case(&id.value) };
-        self.columns
-            .iter()
-            .position(exact)
-            .ok_or_else(|| {
-                let err = DataFusionError::Plan(format!("MATCH_RECOGNIZE: no column '{}' in the input", id.value));
-                located(id.span, err)
-            })
+        self.columns.iter().position(exact).ok_or_else(|| {
+            let err = DataFusionError::Plan(format!("MATCH_RECOGNIZE: no column '{}' in the input", id.value));
+            located(id.span, err)
+        })
     }
 }
 

@@ -103,10 +103,8 @@ pub fn row_schema(input: &DFSchema, derived: &[(Expr, String)]) -> DfResult<DFSc
     if derived.is_empty() {
         return Ok(Arc::new(input.clone()));
     }
-    let fields = derived
-        .iter()
-        .map(|(e, name)| Ok(Field::new(name, e.get_type(input)?, true)))
-        .collect::<DfResult<Vec<_>>>()?;
+    let fields =
+        derived.iter().map(|(e, name)| Ok(Field::new(name, e.get_type(input)?, true))).collect::<DfResult<Vec<_>>>()?;
     let extra = DFSchema::from_unqualified_fields(fields.into(), Default::default())?;
     Ok(Arc::new(input.join(&extra)?))
 }
@@ -175,7 +173,8 @@ impl VisitorMut for Strip<'_, '_> {
                     }
                     self.columns += 1;
                     self.qualified += 1;
-                    *expr = ast::Expr::Identifier(Ident { value: col.value, quote_style: col.quote_style, span: col.span });
+                    *expr =
+                        ast::Expr::Identifier(Ident { value: col.value, quote_style: col.quote_style, span: col.span });
                     Ok(())
                 })
             }

@@ -285,7 +285,8 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
                 .map_err(|e| located(id.span, e));
         }
         var_names.iter().position(|n| *n == name).map(|i| i as u16).ok_or_else(|| {
-            let err = DataFusionError::Plan(format!("MATCH_RECOGNIZE: AFTER MATCH SKIP TO {name}: not a pattern variable"));
+            let err =
+                DataFusionError::Plan(format!("MATCH_RECOGNIZE: AFTER MATCH SKIP TO {name}: not a pattern variable"));
             located(id.span, err)
         })
     };
