@@ -789,23 +789,32 @@ impl Operator for MatchRecognize {
     }
 
     fn snapshot(&mut self) -> Result<Vec<u8>> {
-        let mut partitions = Vec::new();
-        let sources: Vec<&RecordBatch> = self.pending.batches().iter().map(|b| &b.batch).collect();
+        // Every pending row, grouped by partition (arrival order within one), in one gather.
+        let by_part = self.pending.rows_by_partition(self.partitions.len());
+        let mut at = Vec::with_capacity(self.pending.len());
+        let mut bounds = vec![(0, 0); self.partitions.len()];
+        for &id in self.by_key.values() {
+            let lo = at.len();
+            at.extend_from_slice(&by_part[id as usize]);
+            bounds[id as usize] = (lo, at.len() - lo);
+        }
+        let pending = if at.is_empty() {
+            RecordBatch::new_empty(self.spec.row_schema.clone())
+        } else {
+            let sources: Vec<&RecordBatch> = self.pending.batches().iter().map(|b| &b.batch).collect();
+            interleave_record_batch(&sources, &at)?
+        };
+        let mut partitions = Vec::with_capacity(self.partitions.len());
         for &id in self.by_key.values() {
             let p = &self.partitions[id as usize];
-            let at = self.pending.rows_of(id);
-            let pending = if at.is_empty() {
-                RecordBatch::new_empty(self.spec.row_schema.clone())
-            } else {
-                interleave_record_batch(&sources, &at)?
-            };
+            let (lo, len) = bounds[id as usize];
             partitions.push(PartitionSnapshot {
                 key: p.key.clone(),
                 rows: encode_arrays(self.held.slice(p.held_lo, p.held_len).columns())?,
                 base: p.base,
                 start: p.start,
-                pending: encode_arrays(pending.columns())?,
-                pending_times: at.iter().map(|&(b, r)| self.pending.batches()[b].times[r]).collect(),
+                pending: encode_arrays(pending.slice(lo, len).columns())?,
+                pending_times: at[lo..lo + len].iter().map(|&(b, r)| self.pending.batches()[b].times[r]).collect(),
                 matches: p.matches,
                 covered: p.covered,
             });
@@ -820,8 +829,8 @@ impl Operator for MatchRecognize {
             Ok(RecordBatch::try_new(self.spec.row_schema.clone(), decode_arrays(bytes)?)?)
         };
         let mut fresh = MatchRecognize::try_new(Arc::clone(&self.spec))?;
-        let mut held = Vec::new();
-        let mut held_rows = 0;
+        let (mut held, mut held_rows) = (Vec::new(), 0);
+        let (mut pending, mut parts, mut times) = (Vec::new(), Vec::new(), Vec::new());
         for p in snap.partitions {
             let id = fresh.partition_id(&p.key);
             let rows = batch(&p.rows)?;
@@ -834,14 +843,21 @@ impl Operator for MatchRecognize {
             part.covered = p.covered;
             held_rows += rows.num_rows();
             held.push(rows);
-            let pending = batch(&p.pending)?;
-            if pending.num_rows() != p.pending_times.len() {
+            let rows = batch(&p.pending)?;
+            if rows.num_rows() != p.pending_times.len() {
                 return Err(Error::internal("restore: pending rows and times differ in number"));
             }
-            let order = fresh.order_rows(&pending)?;
-            fresh.pending.push(pending, vec![id; p.pending_times.len()], p.pending_times, order);
+            parts.extend(std::iter::repeat_n(id, rows.num_rows()));
+            times.extend(p.pending_times);
+            pending.push(rows);
         }
-        fresh.held = concat_batches(&self.spec.row_schema, &held)?;
+        let schema = &self.spec.row_schema;
+        fresh.held = concat_batches(schema, &held)?;
+        // One pending batch: rows of a partition keep their arrival order, which is all that
+        // ties between them depend on.
+        let pending = concat_batches(schema, &pending)?;
+        let order = fresh.order_rows(&pending)?;
+        fresh.pending.push(pending, parts, times, order);
         fresh.watermark = snap.watermark;
         fresh.late = snap.late;
         fresh.without_time = snap.without_time;

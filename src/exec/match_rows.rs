@@ -117,13 +117,13 @@ impl Pending {
         Ok(())
     }
 
-    /// The pending rows of partition `part`, as (batch, row) in arrival order.
-    pub fn rows_of(&self, part: u32) -> Vec<(usize, usize)> {
-        let mut out = Vec::new();
+    /// The pending rows of each of partitions `0..parts`, as (batch, row) in arrival order.
+    pub fn rows_by_partition(&self, parts: usize) -> Vec<Vec<(usize, usize)>> {
+        let mut out = vec![Vec::new(); parts];
         for (b, pb) in self.batches.iter().enumerate() {
             for r in 0..pb.times.len() {
-                if pb.alive[r] && pb.parts[r] == part {
-                    out.push((b, r));
+                if pb.alive[r] {
+                    out[pb.parts[r] as usize].push((b, r));
                 }
             }
         }
@@ -154,12 +154,12 @@ mod tests {
         assert_eq!(p.len(), 6);
         p.compact(|_| Ok(None)).unwrap();
         assert_eq!(p.batches().len(), 1, "the emptied batch is dropped");
-        assert_eq!(p.rows_of(1), vec![(0, 3), (0, 5), (0, 7)]);
+        assert_eq!(p.rows_by_partition(2)[1], vec![(0, 3), (0, 5), (0, 7)]);
         // Releasing all but one row shrinks the batch to that row.
         assert_eq!(p.release(|t| t <= 7).len(), 5);
         p.compact(|_| Ok(None)).unwrap();
         assert_eq!(p.batches()[0].batch.num_rows(), 1);
         assert_eq!(p.batches()[0].times, vec![8]);
-        assert_eq!(p.rows_of(1), vec![(0, 0)]);
+        assert_eq!(p.rows_by_partition(2), vec![vec![], vec![(0, 0)]]);
     }
 }
