@@ -136,9 +136,12 @@ impl Slot {
 /// The rows a slot is evaluated against.
 #[derive(Debug, Clone, Copy)]
 pub struct MatchView<'a> {
-    /// The partition's held rows in order; rows `0..avail` are final.
+    /// Rows in order; the partition's held rows are `lo..avail`, all final.
     pub rows: &'a RecordBatch,
-    /// Number of final rows.
+    /// The partition's first held row: physical navigation before it reads NULL (the rows
+    /// `PREV` can reach are held, so only rows before the partition's start are missing).
+    pub lo: usize,
+    /// End of the partition's final rows.
     pub avail: usize,
     /// Whether no rows follow the final ones (end of input).
     pub is_final: bool,
@@ -154,6 +157,68 @@ pub struct MatchView<'a> {
     pub var_names: &'a [String],
 }
 
+/// The row a navigation slot reads.
+enum Target {
+    Row(usize),
+    /// No such row: NULL.
+    Null,
+    /// A row that is not final yet.
+    Undecided,
+}
+
+/// The row [`Slot::Nav`] `slot` reads for view `v`.
+fn nav_target(slot: &Slot, v: &MatchView) -> Target {
+    let Slot::Nav { nav, vars, offset, physical, fin, .. } = slot else { return Target::Null };
+    let scope = match v.path.len() {
+        0 => v.path,
+        n if *fin => &v.path[..n],
+        n => &v.path[..=v.position.min(n - 1)],
+    };
+    let rows = scope.iter().filter(|(_, var)| vars.as_ref().is_none_or(|vs| vs.contains(var)));
+    let picked = match nav {
+        Nav::First => rows.clone().nth(*offset as usize),
+        Nav::Last => rows.rev().nth(*offset as usize),
+    };
+    let Some((row, _)) = picked else { return Target::Null };
+    let target = *row as i64 + physical;
+    if target < v.lo as i64 {
+        Target::Null
+    } else if target as usize >= v.avail {
+        if v.is_final {
+            Target::Null
+        } else {
+            Target::Undecided
+        }
+    } else {
+        Target::Row(target as usize)
+    }
+}
+
+/// The slot's values for `views` (which all share `rows`) as one column, `None` when one
+/// of them reads a row that is not final yet. Navigation is one `take`.
+fn slot_column(slot: &Slot, ty: &DataType, views: &[MatchView]) -> Result<Option<ArrayRef>> {
+    if let (Slot::Nav { column, .. }, Some(first)) = (slot, views.first()) {
+        let mut idx = Vec::with_capacity(views.len());
+        for v in views {
+            debug_assert!(std::ptr::eq(v.rows, first.rows), "views of one evaluation share their rows");
+            idx.push(match nav_target(slot, v) {
+                Target::Row(r) => Some(r as u32),
+                Target::Null => None,
+                Target::Undecided => return Ok(None),
+            });
+        }
+        return Ok(Some(take(first.rows.column(*column), &UInt32Array::from(idx), None)?));
+    }
+    let mut values = Vec::with_capacity(views.len());
+    for v in views {
+        match slot_value(slot, ty, v)? {
+            Some(x) => values.push(x),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(ScalarValue::iter_to_array(values)?))
+}
+
 /// The slot's value, `None` when it reads a row that is not final yet.
 pub fn slot_value(slot: &Slot, ty: &DataType, v: &MatchView) -> Result<Option<ScalarValue>> {
     let scope = |fin: bool| match v.path.len() {
@@ -164,23 +229,11 @@ pub fn slot_value(slot: &Slot, ty: &DataType, v: &MatchView) -> Result<Option<Sc
     let in_vars = |vars: &Option<Vec<u16>>, var: u16| vars.as_ref().is_none_or(|vs| vs.contains(&var));
     let null = || ScalarValue::try_new_null(ty).map_err(Error::from);
     match slot {
-        Slot::Nav { nav, vars, offset, physical, column, fin } => {
-            let rows = scope(*fin).iter().filter(|(_, var)| in_vars(vars, *var));
-            let picked = match nav {
-                Nav::First => rows.clone().nth(*offset as usize),
-                Nav::Last => rows.rev().nth(*offset as usize),
-            };
-            let Some((row, _)) = picked else { return Ok(Some(null()?)) };
-            let target = *row as i64 + physical;
-            if target < 0 {
-                return Ok(Some(null()?));
-            }
-            let target = target as usize;
-            if target >= v.avail {
-                return if v.is_final { Ok(Some(null()?)) } else { Ok(None) };
-            }
-            Ok(Some(ScalarValue::try_from_array(v.rows.column(*column), target)?))
-        }
+        Slot::Nav { column, .. } => Ok(match nav_target(slot, v) {
+            Target::Row(row) => Some(ScalarValue::try_from_array(v.rows.column(*column), row)?),
+            Target::Null => Some(null()?),
+            Target::Undecided => None,
+        }),
         Slot::Classifier { fin } => Ok(Some(match scope(*fin).last() {
             Some((_, var)) => ScalarValue::Utf8(Some(v.var_names[*var as usize].clone())),
             None => null()?,
@@ -291,62 +344,67 @@ impl MatchExpr {
         self.slots.iter().map(Slot::lookbehind).max().unwrap_or(0)
     }
 
+    /// Number of row columns the expression reads before its slots (the input's columns
+    /// and the derived columns planned before it); rows may have more, appended later.
+    pub fn row_width(&self) -> usize {
+        self.schema.fields().len() - self.slots.len()
+    }
+
     /// Evaluates over `base` (one row per evaluated position) with `views[i]` giving the
-    /// slots of row `i`. `None` if some slot reads a row that is not final yet.
+    /// slots of row `i`; all views share their rows. `None` if some slot reads a row that is
+    /// not final yet.
     pub fn evaluate(&self, base: &RecordBatch, views: &[MatchView]) -> Result<Option<ArrayRef>> {
         if views.is_empty() {
             return Ok(Some(datafusion::arrow::array::new_empty_array(&self.expr.data_type(&self.schema)?)));
         }
-        let mut columns = base.columns().to_vec();
+        let mut columns = base.columns()[..self.row_width()].to_vec();
         for (slot, ty) in self.slots.iter().zip(&self.slot_types) {
-            let mut values = Vec::with_capacity(views.len());
-            for v in views {
-                match slot_value(slot, ty, v)? {
-                    Some(x) => values.push(x),
-                    None => return Ok(None),
-                }
+            match slot_column(slot, ty, views)? {
+                Some(c) => columns.push(c),
+                None => return Ok(None),
             }
-            columns.push(ScalarValue::iter_to_array(values)?);
         }
         let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
         Ok(Some(self.expr.evaluate(&batch)?.into_array(batch.num_rows())?))
     }
 
     /// Evaluates a context-free condition (see [`Self::is_context_free`]) of variable
-    /// `var_name` for rows `lo..lo + n` of `rows`, vectorised: slots become shifted copies
-    /// of their columns. `None` for rows whose `NEXT` reads a row at or past `avail` that
-    /// is not final yet.
+    /// `var_name` for every row of `rows`, vectorised: slots become shifted copies of their
+    /// columns. `parts` are the partitions' row ranges, in order and covering `rows`;
+    /// navigation does not leave a range (before it: NULL; after it: NULL at the end of
+    /// input, else the row is undecided, `None`, because its `NEXT` is not final yet).
     pub fn context_free_conditions(
         &self,
         var_name: &str,
         rows: &RecordBatch,
-        lo: usize,
-        n: usize,
-        avail: usize,
+        parts: &[(usize, usize)],
         is_final: bool,
     ) -> Result<Vec<Option<bool>>> {
+        let n = rows.num_rows();
         if n == 0 {
             return Ok(vec![]);
         }
         let mut decided = vec![true; n];
-        let mut columns = rows.slice(lo, n).columns().to_vec();
+        let mut columns = rows.columns()[..self.row_width()].to_vec();
         for slot in &self.slots {
             let column: ArrayRef = match slot {
+                Slot::Nav { physical: 0, column, .. } => Arc::clone(rows.column(*column)),
                 Slot::Nav { physical, column, .. } => {
-                    let idx: UInt32Array = (0..n)
-                        .map(|k| {
-                            let t = (lo + k) as i64 + physical;
-                            if t < 0 {
+                    let mut idx = Vec::with_capacity(n);
+                    for &(lo, hi) in parts {
+                        for (k, decided) in (lo..hi).zip(&mut decided[lo..hi]) {
+                            let t = k as i64 + physical;
+                            idx.push(if t < lo as i64 {
                                 None
-                            } else if t as usize >= avail {
-                                decided[k] &= is_final;
+                            } else if t as usize >= hi {
+                                *decided &= is_final;
                                 None
                             } else {
                                 Some(t as u32)
-                            }
-                        })
-                        .collect();
-                    take(rows.column(*column), &idx, None)?
+                            });
+                        }
+                    }
+                    take(rows.column(*column), &UInt32Array::from(idx), None)?
                 }
                 Slot::Classifier { .. } => Arc::new(StringArray::from(vec![var_name; n])),
                 other => return Err(Error::internal(format!("{other:?} is not a context-free slot"))),
@@ -374,7 +432,7 @@ impl MatchExpr {
             return Ok(vec![]);
         }
         let mut decided = vec![true; views.len()];
-        let mut columns = base.columns().to_vec();
+        let mut columns = base.columns()[..self.row_width()].to_vec();
         for (slot, ty) in self.slots.iter().zip(&self.slot_types) {
             let mut values = Vec::with_capacity(views.len());
             for (i, v) in views.iter().enumerate() {
@@ -407,6 +465,7 @@ mod tests {
     fn view<'a>(rows: &'a RecordBatch, path: &'a [(usize, u16)], names: &'a [String]) -> MatchView<'a> {
         MatchView {
             rows,
+            lo: 0,
             avail: 4,
             is_final: false,
             path,

@@ -18,6 +18,8 @@
 //! the missing rows do not exist; when rows may follow but none a match from this start
 //! may use (`WITHIN` expired: [`Tail::Closed`]) matches cannot grow, but `$` still waits.
 
+use std::cell::RefCell;
+
 use crate::error::Result;
 
 /// A pattern over variable indices.
@@ -154,13 +156,27 @@ impl<F: FnMut(u16, usize, &[(usize, u16)]) -> Result<Verdict>> RowTest for F {
 pub struct Program {
     insts: Vec<Inst>,
     marks: usize,
+    /// Buffers reused from search to search (a search runs per candidate start row, so
+    /// allocating them each time would cost more than the search itself).
+    scratch: RefCell<Scratch>,
 }
 
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    stack: Vec<Thread>,
+    path: Vec<(usize, u16)>,
+    excluded: Vec<usize>,
+    /// Mark registers of all threads, `marks` per thread from its `marks_at`.
+    marks: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
 struct Thread {
     pc: usize,
     pos: usize,
     path_len: usize,
-    marks: Vec<usize>,
+    /// Where the thread's mark registers start in [`Scratch::marks`].
+    marks_at: usize,
     /// Exclusions the thread is inside.
     excluding: u32,
     excluded_len: usize,
@@ -169,7 +185,7 @@ struct Thread {
 impl Program {
     /// Compiles a pattern.
     pub fn compile(p: &Pattern) -> Program {
-        let mut prog = Program { insts: Vec::new(), marks: 0 };
+        let mut prog = Program { insts: Vec::new(), marks: 0, scratch: RefCell::default() };
         prog.emit(p);
         prog.insts.push(Inst::Match);
         prog
@@ -290,16 +306,15 @@ impl Program {
         test: &mut dyn RowTest,
         waiting: &mut Vec<(usize, u16)>,
     ) -> Result<Outcome> {
-        let mut stack = vec![Thread {
-            pc: 0,
-            pos: start,
-            path_len: 0,
-            marks: vec![usize::MAX; self.marks],
-            excluding: 0,
-            excluded_len: 0,
-        }];
-        let mut path: Vec<(usize, u16)> = Vec::new();
-        let mut excluded: Vec<usize> = Vec::new();
+        let mut scratch = self.scratch.borrow_mut();
+        let Scratch { stack, path, excluded, marks } = &mut *scratch;
+        let m = self.marks;
+        stack.clear();
+        path.clear();
+        excluded.clear();
+        marks.clear();
+        marks.resize(m, usize::MAX);
+        stack.push(Thread { pc: 0, pos: start, path_len: 0, marks_at: 0, excluding: 0, excluded_len: 0 });
         'threads: while let Some(mut t) = stack.pop() {
             path.truncate(t.path_len);
             excluded.truncate(t.excluded_len);
@@ -308,13 +323,13 @@ impl Program {
                     Inst::Var(v) => {
                         if t.pos >= avail {
                             if tail == Tail::Open {
-                                *waiting = path;
+                                *waiting = path.clone();
                                 return Ok(Outcome::NeedMore);
                             }
                             continue 'threads;
                         }
                         path.push((t.pos, v));
-                        match test.test(v, t.pos, &path)? {
+                        match test.test(v, t.pos, path)? {
                             Verdict::True => {
                                 if t.excluding > 0 {
                                     excluded.push(t.pos);
@@ -325,17 +340,19 @@ impl Program {
                             Verdict::False => continue 'threads,
                             Verdict::NeedMore => {
                                 path.pop();
-                                *waiting = path;
+                                *waiting = path.clone();
                                 return Ok(Outcome::NeedMore);
                             }
                         }
                     }
                     Inst::Split(a, b) => {
+                        let marks_at = marks.len();
+                        marks.extend_from_within(t.marks_at..t.marks_at + m);
                         stack.push(Thread {
                             pc: b,
                             pos: t.pos,
                             path_len: path.len(),
-                            marks: t.marks.clone(),
+                            marks_at,
                             excluding: t.excluding,
                             excluded_len: excluded.len(),
                         });
@@ -361,22 +378,22 @@ impl Program {
                             continue 'threads;
                         }
                         if tail != Tail::End {
-                            *waiting = path;
+                            *waiting = path.clone();
                             return Ok(Outcome::NeedMore);
                         }
                         t.pc += 1;
                     }
                     Inst::Mark(r) => {
-                        t.marks[r] = t.pos;
+                        marks[t.marks_at + r] = t.pos;
                         t.pc += 1;
                     }
                     Inst::Progress(r) => {
-                        if t.pos <= t.marks[r] {
+                        if t.pos <= marks[t.marks_at + r] {
                             continue 'threads;
                         }
                         t.pc += 1;
                     }
-                    Inst::Match => return Ok(Outcome::Match(path, excluded)),
+                    Inst::Match => return Ok(Outcome::Match(path.clone(), excluded.clone())),
                 }
             }
         }

@@ -4,16 +4,18 @@
 //! rows ──▶ late? (time < watermark before the row) ──yes──▶ dropped, counted
 //!            │ no
 //!            ▼
-//!   pending rows of the partition (any order)
+//!   pending rows of all partitions, batch by batch as they came (match_rows.rs)
 //!            │ watermark w passes them (time ≤ w; time < w with further ORDER BY keys)
 //!            ▼
-//!   final rows, sorted by (time, further ORDER BY keys, arrival)
-//!   [ history for PREV | start ─── partial match ─── avail )
-//!            │ the matcher runs from `start`: Match → emit (+I), skip; NoMatch → start + 1;
-//!            │ NeedMore (a preferred match could still grow or appear) → wait
+//!   the step's rows: per partition (in key order) the rows held from before, then the
+//!   released rows sorted by (time, further ORDER BY keys, arrival) — one gather
+//!   [ p1: history for PREV | start ── partial match ── new rows ][ p2: ... ] ...
+//!            │ context-free DEFINE conditions: evaluated once over all of them
+//!            │ the matcher runs per partition from `start`: Match → output, skip;
+//!            │ NoMatch → start + 1; NeedMore (a preferred match could still grow) → wait
 //!            ▼
-//!   rows before `start` minus the PREV history are released (memory stays bounded by
-//!   the partial match and its look-back)
+//!   one output batch for the step's matches; rows before `start` minus the PREV
+//!   history are released (memory stays bounded by partial matches and look-back)
 //! ```
 //!
 //! Rows only become final once the watermark passes them, so no row can arrive later in
@@ -21,16 +23,21 @@
 //! on batch boundaries. Matches are emitted as `+I` when the watermark makes them certain;
 //! the final watermark (`i64::MAX`, end of a bounded input) ends every partition, so
 //! partial matches fail and `$` matches at the last row.
+//!
+//! All work on rows is done once per watermark step over every partition's rows together
+//! (sorting, gathering, conditions, measures), so that many partitions with few rows each
+//! cost little more than one partition with many.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use ahash::RandomState;
 use datafusion::arrow::array::{
     new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, TimestampMillisecondArray, UInt32Array,
 };
-use datafusion::arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
+use datafusion::arrow::compute::{concat_batches, filter_record_batch, interleave_record_batch, take_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::arrow::row::{RowConverter, Rows, SortField};
 use datafusion::physical_expr::PhysicalExpr;
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +45,7 @@ use super::chunk::Chunk;
 use super::event_time::millis;
 use super::match_eval::{MatchExpr, MatchView};
 use super::match_pattern::{Outcome, Pattern, Program, Tail, Verdict};
+use super::match_rows::{Pending, Released};
 use super::operator::Operator;
 use super::state_codec::{decode_arrays, encode_arrays};
 use crate::error::{Error, Result};
@@ -107,30 +115,31 @@ pub struct MatchRecognizeSpec {
     pub emit_timeouts: bool,
     /// The input schema (all fields nullable).
     pub input_schema: SchemaRef,
+    /// Expressions over the input that navigation reads (`PREV(price * 2)`), computed once
+    /// per row when it arrives and held as extra columns after the input's.
+    pub derived: Vec<Arc<dyn PhysicalExpr>>,
+    /// The held rows' schema: the input's columns, then the derived ones (all nullable).
+    pub row_schema: SchemaRef,
     /// The output schema.
     pub schema: SchemaRef,
 }
 
-/// One partition's rows and matching position.
+/// One partition's matching position; its rows are in the operator's shared row stores.
 struct Partition {
-    /// Final rows in order; row 0 is the partition's row number `base`.
-    rows: RecordBatch,
+    /// The `PARTITION BY` key (row format).
+    key: Vec<u8>,
+    /// Its final rows still held: `held_len` rows of the operator's `held` from `held_lo`.
+    held_lo: usize,
+    held_len: usize,
+    /// The partition's row number of its first held row.
     base: u64,
-    /// Where the next match search starts (index into `rows`).
+    /// Where the next match search starts (index into its held rows).
     start: usize,
-    /// Rows not final yet, in arrival order, and their times.
-    pending: RecordBatch,
-    pending_times: Vec<i64>,
     /// Matches found so far (empty ones included).
     matches: u64,
     /// Partition row number after the last row output as part of a match
     /// (`WITH UNMATCHED ROWS`).
     covered: u64,
-    /// Whether final rows arrived since the last search (or the input ended).
-    dirty: bool,
-    /// Per variable with a context-free condition: its verdict per row of `rows`, from
-    /// row 0; a trailing undecided part is recomputed (not in snapshots: rebuilt).
-    verdicts: Vec<Vec<Option<bool>>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -156,13 +165,53 @@ struct Snapshot {
     partitions: Vec<PartitionSnapshot>,
 }
 
+/// The rows of one watermark step and what is known about them.
+struct Step {
+    /// Every partition's final rows, partition after partition.
+    rows: RecordBatch,
+    /// Event times of `rows` (with `WITHIN` only).
+    times: Option<TimestampMillisecondArray>,
+    /// Per variable with a context-free condition: its verdict per row of `rows`.
+    verdicts: Vec<Option<Vec<Option<bool>>>>,
+    /// Whether the input has ended.
+    is_final: bool,
+    /// The watermark `WITHIN` intervals expire by (see [`MatchRecognize::run`]).
+    clock: i64,
+}
+
+/// A ONE ROW PER MATCH match waiting to be output with others.
+struct OneRow {
+    path: Vec<(usize, u16)>,
+    number: u64,
+    /// Its partition's rows in the step: `lo..avail`.
+    lo: usize,
+    avail: usize,
+}
+
+/// A step's output: batches in order, and ONE ROW PER MATCH matches not output yet
+/// (their measures are evaluated together).
+#[derive(Default)]
+struct Output {
+    batches: Vec<RecordBatch>,
+    one: Vec<OneRow>,
+}
+
 /// The operator. See the module docs.
 pub struct MatchRecognize {
     spec: Arc<MatchRecognizeSpec>,
     program: Program,
     keys: Option<RowConverter>,
     order: Option<RowConverter>,
-    partitions: BTreeMap<Vec<u8>, Partition>,
+    /// Partitions by id (ids are never reused: a partition keeps its match count).
+    partitions: Vec<Partition>,
+    /// Partition ids by key, for lookups per row.
+    ids: HashMap<Vec<u8>, u32, RandomState>,
+    /// Partition ids in key order (the order partitions are searched and output in).
+    by_key: BTreeMap<Vec<u8>, u32>,
+    /// Final rows still held, partition after partition.
+    held: RecordBatch,
+    /// Rows not final yet.
+    pending: Pending,
     watermark: i64,
     late: u64,
     without_time: u64,
@@ -195,10 +244,14 @@ impl MatchRecognize {
         let lookahead = spec.measures.iter().map(MatchExpr::lookahead).max().unwrap_or(0) as usize;
         Ok(MatchRecognize {
             program: Program::compile(&spec.pattern),
+            held: RecordBatch::new_empty(spec.row_schema.clone()),
             spec,
             keys,
             order,
-            partitions: BTreeMap::new(),
+            partitions: Vec::new(),
+            ids: HashMap::default(),
+            by_key: BTreeMap::new(),
+            pending: Pending::default(),
             watermark: i64::MIN,
             late: 0,
             without_time: 0,
@@ -209,188 +262,256 @@ impl MatchRecognize {
 
     /// Rows held in state (final and pending), for tests and metrics.
     pub fn held_rows(&self) -> usize {
-        self.partitions.values().map(|p| p.rows.num_rows() + p.pending.num_rows()).sum()
+        self.held.num_rows() + self.pending.len()
     }
 
-    fn empty(&self) -> RecordBatch {
-        RecordBatch::new_empty(self.spec.input_schema.clone())
+    /// The input rows with the derived columns appended.
+    fn with_derived(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        if self.spec.derived.is_empty() {
+            return Ok(RecordBatch::try_new(self.spec.row_schema.clone(), batch.columns().to_vec())?);
+        }
+        let n = batch.num_rows();
+        let mut columns = batch.columns().to_vec();
+        for d in &self.spec.derived {
+            columns.push(d.evaluate(&batch)?.into_array(n)?);
+        }
+        Ok(RecordBatch::try_new(self.spec.row_schema.clone(), columns)?)
     }
 
-    /// Moves pending rows the watermark has passed to the final rows, in order.
-    fn release(&self, p: &mut Partition, watermark: i64) -> Result<()> {
-        if p.pending.num_rows() == 0 {
-            return Ok(());
+    /// The further `ORDER BY` keys of `batch`'s rows, if the clause has any.
+    fn order_rows(&self, batch: &RecordBatch) -> Result<Option<Rows>> {
+        order_rows(&self.spec, self.order.as_ref(), batch)
+    }
+
+    /// The id of the partition with key `key`, created if new.
+    fn partition_id(&mut self, key: &[u8]) -> u32 {
+        if let Some(&id) = self.ids.get(key) {
+            return id;
         }
-        let mut idx: Vec<usize> = (0..p.pending.num_rows()).collect();
-        match &self.order {
-            None => idx.sort_by_key(|&i| p.pending_times[i]),
-            Some(conv) => {
-                let cols = self
-                    .spec
-                    .order
-                    .iter()
-                    .map(|(e, _)| Ok(e.evaluate(&p.pending)?.into_array(p.pending.num_rows())?))
-                    .collect::<Result<Vec<_>>>()?;
-                let rows = conv.convert_columns(&cols)?;
-                idx.sort_by(|&a, &b| p.pending_times[a].cmp(&p.pending_times[b]).then(rows.row(a).cmp(&rows.row(b))));
-            }
+        let id = self.partitions.len() as u32;
+        self.partitions.push(Partition {
+            key: key.to_vec(),
+            held_lo: self.held.num_rows(),
+            held_len: 0,
+            base: 0,
+            start: 0,
+            matches: 0,
+            covered: 0,
+        });
+        self.ids.insert(key.to_vec(), id);
+        self.by_key.insert(key.to_vec(), id);
+        id
+    }
+
+    /// Sorts released rows by (partition in key order, time, further ORDER BY keys,
+    /// arrival).
+    fn sort_released(&self, released: &mut [Released]) {
+        let mut rank = vec![0u32; self.partitions.len()];
+        for (r, &id) in self.by_key.values().enumerate() {
+            rank[id as usize] = r as u32;
         }
+        if self.order.is_none() {
+            released.sort_unstable_by_key(|r| (rank[r.part as usize], r.time, r.batch, r.row));
+            return;
+        }
+        let batches = self.pending.batches();
+        let key = |r: &Released| batches[r.batch as usize].order.as_ref().map(|o| o.row(r.row as usize));
+        released.sort_unstable_by(|a, b| {
+            (rank[a.part as usize], a.time)
+                .cmp(&(rank[b.part as usize], b.time))
+                .then_with(|| key(a).cmp(&key(b)))
+                .then((a.batch, a.row).cmp(&(b.batch, b.row)))
+        });
+    }
+
+    /// One watermark step: releases the rows the watermark passed, searches the
+    /// partitions that may have news, and keeps the rows matches may still use.
+    fn step(&mut self, watermark: i64, is_final: bool, clock: i64) -> Result<Vec<Chunk>> {
         // With further ORDER BY keys a row at time w may still arrive and sort before one
         // already here, so only rows strictly before the watermark are final.
-        let is_done =
-            |t: i64| watermark == i64::MAX || if self.order.is_some() { t < watermark } else { t <= watermark };
-        let n_final = idx.iter().take_while(|&&i| is_done(p.pending_times[i])).count();
-        if n_final == 0 {
-            return Ok(());
+        let strict = self.order.is_some();
+        let is_done = |t: i64| is_final || if strict { t < watermark } else { t <= watermark };
+        let mut released = self.pending.release(is_done);
+        let within = self.spec.within_ms.is_some();
+        // With WITHIN a waiting partial match may expire without new rows.
+        let waiting = within && self.partitions.iter().any(|p| p.start < p.held_len);
+        if released.is_empty() && !is_final && !waiting {
+            return Ok(vec![]);
         }
-        let take = |ids: &[usize]| {
-            take_record_batch(&p.pending, &UInt32Array::from_iter_values(ids.iter().map(|&i| i as u32)))
+        self.sort_released(&mut released);
+
+        // The step's rows: per partition, its held rows then its released rows.
+        let mut idx: Vec<(usize, usize)> = Vec::with_capacity(self.held.num_rows() + released.len());
+        let mut ranges = vec![(0usize, 0usize); self.partitions.len()];
+        let mut fresh = vec![false; self.partitions.len()];
+        let mut parts = Vec::with_capacity(self.by_key.len());
+        let mut next = 0;
+        for &id in self.by_key.values() {
+            let p = &self.partitions[id as usize];
+            let lo = idx.len();
+            idx.extend((p.held_lo..p.held_lo + p.held_len).map(|i| (0, i)));
+            while next < released.len() && released[next].part == id {
+                let r = released[next];
+                idx.push((r.batch as usize + 1, r.row as usize));
+                next += 1;
+            }
+            fresh[id as usize] = idx.len() > lo + p.held_len;
+            ranges[id as usize] = (lo, idx.len());
+            if idx.len() > lo {
+                parts.push((lo, idx.len()));
+            }
+        }
+        let rows = if idx.is_empty() {
+            RecordBatch::new_empty(self.spec.row_schema.clone())
+        } else {
+            let sources: Vec<&RecordBatch> =
+                std::iter::once(&self.held).chain(self.pending.batches().iter().map(|b| &b.batch)).collect();
+            interleave_record_batch(&sources, &idx)?
         };
-        let done = take(&idx[..n_final])?;
-        let rest = if n_final == idx.len() { self.empty() } else { take(&idx[n_final..])? };
-        p.pending_times = idx[n_final..].iter().map(|&i| p.pending_times[i]).collect();
-        p.pending = rest;
-        p.rows = if p.rows.num_rows() == 0 { done } else { concat_batches(&self.spec.input_schema, [&p.rows, &done])? };
-        p.dirty = true;
-        Ok(())
+        let spec = Arc::clone(&self.spec);
+        let conv = self.order.as_ref();
+        self.pending.compact(|b| order_rows(&spec, conv, b))?;
+
+        let mut verdicts = Vec::with_capacity(spec.defines.len());
+        for (var, cond) in spec.defines.iter().enumerate() {
+            verdicts.push(match cond.as_ref().filter(|c| c.is_context_free(var as u16)) {
+                Some(c) => Some(c.context_free_conditions(&spec.var_names[var], &rows, &parts, is_final)?),
+                None => None,
+            });
+        }
+        let times = if within { Some(millis(&spec.time, &rows)?) } else { None };
+        let step = Step { rows, times, verdicts, is_final, clock };
+
+        let mut out = Output::default();
+        let mut keep: Vec<u32> = Vec::new();
+        let mut partitions = std::mem::take(&mut self.partitions);
+        let result = (|| -> Result<()> {
+            for &id in self.by_key.values() {
+                let (lo, hi) = ranges[id as usize];
+                let p = &mut partitions[id as usize];
+                if fresh[id as usize] || is_final || (within && p.start < hi - lo) {
+                    self.run(&step, p, lo, hi, &mut out)?;
+                }
+                // Release rows no match can reach any more.
+                let keep_from = p.start.saturating_sub(self.history).min(hi - lo);
+                p.base += keep_from as u64;
+                p.start -= keep_from;
+                p.held_lo = keep.len();
+                p.held_len = hi - lo - keep_from;
+                keep.extend((lo + keep_from) as u32..hi as u32);
+            }
+            self.flush(&step, &mut out)
+        })();
+        // Partitions holding nothing but their match count are kept: MATCH_NUMBER continues.
+        self.partitions = partitions;
+        result?;
+        self.held = if keep.len() == step.rows.num_rows() {
+            step.rows
+        } else {
+            take_record_batch(&step.rows, &UInt32Array::from(keep))?
+        };
+        Ok(out.batches.into_iter().map(Chunk::inserts).collect())
     }
 
-    /// Searches a partition for matches over its final rows; returns the output rows.
-    /// `clock` is the watermark `WITHIN` intervals expire by: at the end of input the last
-    /// watermark before the final one, so that partial matches still pending then fail
-    /// rather than time out.
-    fn run(&self, p: &mut Partition, is_final: bool, clock: i64) -> Result<Vec<RecordBatch>> {
+    /// Searches a partition for matches over its rows `lo..hi` of the step; appends the
+    /// output rows to `out`. The step's `clock` is the watermark `WITHIN` intervals expire
+    /// by: at the end of input the last watermark before the final one, so that partial
+    /// matches still pending then fail rather than time out.
+    fn run(&self, s: &Step, p: &mut Partition, lo: usize, hi: usize, out: &mut Output) -> Result<()> {
         let spec = &self.spec;
-        let avail = p.rows.num_rows();
-        let mut out = Vec::new();
-        self.update_verdicts(p, is_final)?;
-        let times = match spec.within_ms {
-            Some(_) => Some(millis(&spec.time, &p.rows)?),
-            None => None,
-        };
-        // ONE ROW PER MATCH matches not output yet: their measures are evaluated together.
-        let mut batched: Vec<(Vec<(usize, u16)>, u64)> = Vec::new();
-        while p.start < avail {
-            let start = p.start;
+        let partition_start = (p.base == 0).then_some(lo);
+        while lo + p.start < hi {
+            let start = lo + p.start;
             let number = p.matches + 1;
-            let partition_start = (p.base == 0).then_some(0);
             let mut test = |var: u16, row: usize, path: &[(usize, u16)]| {
-                self.test_row(p, times.as_ref(), var, row, path, avail, is_final, number)
+                self.test_row(s, var, row, path, (lo, hi, s.is_final), number)
             };
             // WITHIN: once the watermark is `within` past the start row, no row still to come
             // can join a match from it.
-            let expired = match (spec.within_ms, &times) {
-                (Some(w), Some(t)) => clock >= t.value(start).saturating_add(w),
+            let expired = match (spec.within_ms, &s.times) {
+                (Some(w), Some(t)) => s.clock >= t.value(start).saturating_add(w),
                 _ => false,
             };
-            let tail = if is_final {
+            let tail = if s.is_final {
                 Tail::End
             } else if expired {
                 Tail::Closed
             } else {
                 Tail::Open
             };
-            let outcome = self.program.find(start, avail, tail, partition_start, &mut test)?;
+            let outcome = self.program.find(start, hi, tail, partition_start, &mut test)?;
             match outcome {
                 Outcome::NeedMore => break,
                 Outcome::NoMatch if expired && spec.emit_timeouts => {
-                    if let Some(row) = self.timeout(p, times.as_ref(), start, number)? {
-                        self.flush(p, &mut batched, &mut out, (avail, is_final))?;
-                        out.push(row);
+                    if let Some(row) = self.timeout(s, p, lo, hi, start, number)? {
+                        self.flush(s, out)?;
+                        out.batches.push(row);
                         p.matches = number;
                     }
                     p.start += 1;
                 }
                 Outcome::NoMatch => {
                     if spec.rows_per_match == RowsPerMatch::All(EmptyMatches::WithUnmatched)
-                        && p.base + start as u64 >= p.covered
+                        && p.base + p.start as u64 >= p.covered
                     {
-                        self.flush(p, &mut batched, &mut out, (avail, is_final))?;
-                        out.push(self.single_row_output(p, start, None)?);
+                        self.flush(s, out)?;
+                        out.batches.push(self.single_row_output(s, lo, hi, start, None)?);
                     }
                     p.start += 1;
                 }
                 Outcome::Match(path, _) if path.is_empty() => {
                     // An empty match: the search resumes at the next row whatever the skip.
                     if spec.rows_per_match != RowsPerMatch::All(EmptyMatches::Omit) {
-                        self.flush(p, &mut batched, &mut out, (avail, is_final))?;
-                        out.push(self.single_row_output(p, start, Some(number))?);
+                        self.flush(s, out)?;
+                        out.batches.push(self.single_row_output(s, lo, hi, start, Some(number))?);
                     }
                     p.matches = number;
                     p.start += 1;
                 }
                 Outcome::Match(path, excluded) => {
                     let (first, last) = (path[0].0, path[path.len() - 1].0);
-                    if !is_final && last + self.lookahead >= avail {
+                    if !s.is_final && last + self.lookahead >= hi {
                         break; // measures read rows after the match that are not final yet
                     }
-                    p.start = self.skip_target(&path, first, last)?;
+                    p.start = self.skip_target(&path, first, last)? - lo;
                     p.matches = number;
-                    p.covered = p.covered.max(p.base + last as u64 + 1);
+                    p.covered = p.covered.max(p.base + (last - lo) as u64 + 1);
                     match spec.rows_per_match {
-                        RowsPerMatch::One => batched.push((path, number)),
-                        RowsPerMatch::All(_) => out.push(self.output_all(p, &path, &excluded, number, is_final)?),
+                        RowsPerMatch::One => out.one.push(OneRow { path, number, lo, avail: hi }),
+                        RowsPerMatch::All(_) => {
+                            out.batches.push(self.output_all(s, (lo, hi), &path, &excluded, number)?)
+                        }
                     }
                 }
             }
         }
-        self.flush(p, &mut batched, &mut out, (avail, is_final))?;
-        // Release rows no match can reach any more.
-        let keep_from = p.start.saturating_sub(self.history).min(avail);
-        if keep_from > 0 {
-            for v in &mut p.verdicts {
-                v.drain(..keep_from.min(v.len()));
-            }
-            p.rows = p.rows.slice(keep_from, avail - keep_from);
-            p.base += keep_from as u64;
-            p.start -= keep_from;
-        }
-        Ok(out)
-    }
-
-    /// Brings the verdicts of conditions that read only the current row (and fixed
-    /// offsets from it) up to date for every final row, evaluating each such condition
-    /// once per row, in one batch per variable.
-    fn update_verdicts(&self, p: &mut Partition, is_final: bool) -> Result<()> {
-        let avail = p.rows.num_rows();
-        p.verdicts.resize(self.spec.defines.len(), Vec::new());
-        for (var, cond) in self.spec.defines.iter().enumerate() {
-            let Some(c) = cond.as_ref().filter(|c| c.is_context_free(var as u16)) else { continue };
-            let v = &mut p.verdicts[var];
-            let from = v.iter().position(Option::is_none).unwrap_or(v.len());
-            v.truncate(from);
-            let name = &self.spec.var_names[var];
-            v.extend(c.context_free_conditions(name, &p.rows, from, avail - from, avail, is_final)?);
-        }
         Ok(())
     }
 
-    /// Whether final row `row` satisfies variable `var`'s condition with `path` matched
-    /// so far, over the partition's rows `0..avail` (`is_final`: none follow).
-    #[allow(clippy::too_many_arguments)]
+    /// Whether row `row` of the step satisfies variable `var`'s condition with `path`
+    /// matched so far, its partition's rows being `lo..avail` (`is_final`: none follow).
     fn test_row(
         &self,
-        p: &Partition,
-        times: Option<&TimestampMillisecondArray>,
+        s: &Step,
         var: u16,
         row: usize,
         path: &[(usize, u16)],
-        avail: usize,
-        is_final: bool,
+        (lo, avail, is_final): (usize, usize, bool),
         match_number: u64,
     ) -> Result<Verdict> {
         let spec = &self.spec;
-        if let (Some(within), Some(times)) = (spec.within_ms, times) {
+        if let (Some(within), Some(times)) = (spec.within_ms, &s.times) {
             if times.value(row) - times.value(path[0].0) >= within {
                 return Ok(Verdict::False);
             }
         }
         let Some(cond) = &spec.defines[var as usize] else { return Ok(Verdict::True) };
-        let verdict = match p.verdicts.get(var as usize).filter(|v| !v.is_empty()) {
+        let verdict = match &s.verdicts[var as usize] {
             Some(v) => v[row],
             None => {
                 let view = MatchView {
-                    rows: &p.rows,
+                    rows: &s.rows,
+                    lo,
                     avail,
                     is_final,
                     path,
@@ -399,7 +520,7 @@ impl MatchRecognize {
                     timed_out: false,
                     var_names: &spec.var_names,
                 };
-                cond.conditions(&p.rows.slice(row, 1), &[view])?[0]
+                cond.conditions(&s.rows.slice(row, 1), &[view])?[0]
             }
         };
         Ok(match verdict {
@@ -416,20 +537,24 @@ impl MatchRecognize {
     /// match ends at its deadline: `NEXT` beyond it reads NULL.
     fn timeout(
         &self,
+        s: &Step,
         p: &Partition,
-        times: Option<&TimestampMillisecondArray>,
+        lo: usize,
+        hi: usize,
         start: usize,
         number: u64,
     ) -> Result<Option<RecordBatch>> {
-        let (Some(within), Some(times)) = (self.spec.within_ms, times) else { return Ok(None) };
+        let (Some(within), Some(times)) = (self.spec.within_ms, &s.times) else { return Ok(None) };
         let deadline = times.value(start).saturating_add(within);
-        let ends = start + times.values()[start..].partition_point(|&t| t < deadline);
-        let partition_start = (p.base == 0).then_some(0);
-        let mut test = |var: u16, row: usize, path: &[(usize, u16)]| {
-            self.test_row(p, Some(times), var, row, path, ends, false, number)
-        };
+        let ends = start + times.values()[start..hi].partition_point(|&t| t < deadline);
+        let partition_start = (p.base == 0).then_some(lo);
+        let mut test =
+            |var: u16, row: usize, path: &[(usize, u16)]| self.test_row(s, var, row, path, (lo, ends, false), number);
         match self.program.partial(start, ends, partition_start, &mut test)? {
-            Some(path) if !path.is_empty() => Ok(Some(self.output_one(p, &[(&path, number)], (ends, true), true)?)),
+            Some(path) if !path.is_empty() => {
+                let one = OneRow { path, number, lo, avail: ends };
+                Ok(Some(self.output_one(s, &[one], true, true)?))
+            }
             _ => Ok(None),
         }
     }
@@ -455,48 +580,37 @@ impl MatchRecognize {
         }
     }
 
-    /// Outputs the `batched` ONE ROW PER MATCH matches (in order) and empties it.
-    fn flush(
-        &self,
-        p: &Partition,
-        batched: &mut Vec<(Vec<(usize, u16)>, u64)>,
-        out: &mut Vec<RecordBatch>,
-        view: (usize, bool),
-    ) -> Result<()> {
-        if batched.is_empty() {
+    /// Outputs the waiting ONE ROW PER MATCH matches (in order) as one batch.
+    fn flush(&self, s: &Step, out: &mut Output) -> Result<()> {
+        if out.one.is_empty() {
             return Ok(());
         }
-        let matches: Vec<(&[(usize, u16)], u64)> = batched.iter().map(|(path, n)| (path.as_slice(), *n)).collect();
-        out.push(self.output_one(p, &matches, view, false)?);
-        batched.clear();
+        let batch = self.output_one(s, &out.one, s.is_final, false)?;
+        out.batches.push(batch);
+        out.one.clear();
         Ok(())
     }
 
-    /// The ONE ROW PER MATCH rows of non-empty `matches` (path, match number), one each,
-    /// with measures evaluated in one batch over the partition's rows `0..avail`
-    /// (`is_final`: none follow); `timed_out`: they are timed-out partial matches.
-    fn output_one(
-        &self,
-        p: &Partition,
-        matches: &[(&[(usize, u16)], u64)],
-        (avail, is_final): (usize, bool),
-        timed_out: bool,
-    ) -> Result<RecordBatch> {
+    /// The ONE ROW PER MATCH rows of non-empty `matches`, one each, with measures
+    /// evaluated in one batch over the step's rows (`is_final`: no rows follow the
+    /// partitions' rows); `timed_out`: they are timed-out partial matches.
+    fn output_one(&self, s: &Step, matches: &[OneRow], is_final: bool, timed_out: bool) -> Result<RecordBatch> {
         let spec = &self.spec;
         let n = matches.len();
-        let last_rows = UInt32Array::from_iter_values(matches.iter().map(|(path, _)| path[path.len() - 1].0 as u32));
-        let base = take_record_batch(&p.rows, &last_rows)?;
+        let last_rows = UInt32Array::from_iter_values(matches.iter().map(|m| m.path[m.path.len() - 1].0 as u32));
+        let base = take_record_batch(&s.rows, &last_rows)?;
         let mut columns =
             spec.partition.iter().map(|k| Ok(k.evaluate(&base)?.into_array(n)?)).collect::<Result<Vec<ArrayRef>>>()?;
         let views: Vec<MatchView> = matches
             .iter()
-            .map(|&(path, number)| MatchView {
-                rows: &p.rows,
-                avail,
+            .map(|m| MatchView {
+                rows: &s.rows,
+                lo: m.lo,
+                avail: m.avail,
                 is_final,
-                path,
-                position: path.len() - 1,
-                match_number: number,
+                path: &m.path,
+                position: m.path.len() - 1,
+                match_number: m.number,
                 timed_out,
                 var_names: &spec.var_names,
             })
@@ -509,29 +623,31 @@ impl MatchRecognize {
         Ok(RecordBatch::try_new(spec.schema.clone(), columns)?)
     }
 
-    /// The ALL ROWS PER MATCH rows of one match, without the rows matched inside `{- .. -}`.
+    /// The ALL ROWS PER MATCH rows of one match in its partition's rows `lo..hi`, without
+    /// the rows matched inside `{- .. -}`.
     fn output_all(
         &self,
-        p: &Partition,
+        s: &Step,
+        (lo, hi): (usize, usize),
         path: &[(usize, u16)],
         excluded: &[usize],
         number: u64,
-        is_final: bool,
     ) -> Result<RecordBatch> {
         let spec = &self.spec;
         let view = |position| MatchView {
-            rows: &p.rows,
-            avail: p.rows.num_rows(),
-            is_final,
+            rows: &s.rows,
+            lo,
+            avail: hi,
+            is_final: s.is_final,
             path,
             position,
             match_number: number,
             timed_out: false,
             var_names: &spec.var_names,
         };
-        let base = p.rows.slice(path[0].0, path.len());
+        let base = s.rows.slice(path[0].0, path.len());
         let views: Vec<MatchView> = (0..path.len()).map(view).collect();
-        let mut columns = base.columns().to_vec();
+        let mut columns = base.columns()[..spec.input_schema.fields().len()].to_vec();
         for m in &spec.measures {
             let values =
                 m.evaluate(&base, &views)?.ok_or_else(|| Error::internal("a measure read a row that is not final"))?;
@@ -546,27 +662,36 @@ impl MatchRecognize {
     }
 
     /// The one output row of an empty match at `row` (`Some(match number)`: measures over
-    /// no rows), or of an unmatched row (`None`: NULL measures).
-    fn single_row_output(&self, p: &Partition, row: usize, number: Option<u64>) -> Result<RecordBatch> {
+    /// no rows), or of an unmatched row (`None`: NULL measures); the partition's rows are
+    /// `lo..hi`.
+    fn single_row_output(
+        &self,
+        s: &Step,
+        lo: usize,
+        hi: usize,
+        row: usize,
+        number: Option<u64>,
+    ) -> Result<RecordBatch> {
         let spec = &self.spec;
-        let at = p.rows.slice(row, 1);
+        let at = s.rows.slice(row, 1);
         let mut columns: Vec<ArrayRef> = match spec.rows_per_match {
             RowsPerMatch::One => {
                 spec.partition.iter().map(|k| Ok(k.evaluate(&at)?.into_array(1)?)).collect::<Result<Vec<_>>>()?
             }
-            RowsPerMatch::All(_) => at.columns().to_vec(),
+            RowsPerMatch::All(_) => at.columns()[..spec.input_schema.fields().len()].to_vec(),
         };
         // Column references in measures of an empty match read no row: NULL.
         let nulls = RecordBatch::try_new(
-            spec.input_schema.clone(),
-            spec.input_schema.fields().iter().map(|f| new_null_array(f.data_type(), 1)).collect(),
+            spec.row_schema.clone(),
+            spec.row_schema.fields().iter().map(|f| new_null_array(f.data_type(), 1)).collect(),
         )?;
         for m in &spec.measures {
             let values = match number {
                 Some(number) => {
                     let view = MatchView {
-                        rows: &p.rows,
-                        avail: p.rows.num_rows(),
+                        rows: &s.rows,
+                        lo,
+                        avail: hi,
                         is_final: true,
                         path: &[],
                         position: 0,
@@ -582,24 +707,17 @@ impl MatchRecognize {
         }
         Ok(RecordBatch::try_new(spec.schema.clone(), columns)?)
     }
+}
 
-    fn key_of(&self, keys: &Option<datafusion::arrow::row::Rows>, i: usize) -> Vec<u8> {
-        keys.as_ref().map(|k| k.row(i).as_ref().to_vec()).unwrap_or_default()
-    }
-
-    fn new_partition(&self) -> Partition {
-        Partition {
-            rows: self.empty(),
-            base: 0,
-            start: 0,
-            pending: self.empty(),
-            pending_times: vec![],
-            matches: 0,
-            covered: 0,
-            dirty: false,
-            verdicts: vec![],
-        }
-    }
+/// The further `ORDER BY` keys of `batch`'s rows (`conv`: their converter, if any).
+fn order_rows(spec: &MatchRecognizeSpec, conv: Option<&RowConverter>, batch: &RecordBatch) -> Result<Option<Rows>> {
+    let Some(conv) = conv else { return Ok(None) };
+    let cols = spec
+        .order
+        .iter()
+        .map(|(e, _)| Ok(e.evaluate(batch)?.into_array(batch.num_rows())?))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(conv.convert_columns(&cols)?))
 }
 
 impl Operator for MatchRecognize {
@@ -626,7 +744,9 @@ impl Operator for MatchRecognize {
             }
             None => None,
         };
-        let mut groups: BTreeMap<Vec<u8>, Vec<u32>> = BTreeMap::new();
+        let mut kept = Vec::with_capacity(n);
+        let mut parts = Vec::with_capacity(n);
+        let mut row_times = Vec::with_capacity(n);
         for i in 0..n {
             if times.is_null(i) {
                 self.without_time += 1;
@@ -639,22 +759,21 @@ impl Operator for MatchRecognize {
                 self.late += 1;
                 continue;
             }
-            groups.entry(self.key_of(&key_rows, i)).or_default().push(i as u32);
-        }
-        for (key, ids) in groups {
-            if !self.partitions.contains_key(&key) {
-                let fresh = self.new_partition();
-                self.partitions.insert(key.clone(), fresh);
-            }
-            let p = self.partitions.get_mut(&key).expect("inserted above");
-            p.pending_times.extend(ids.iter().map(|&i| times.value(i as usize)));
-            let rows = take_record_batch(&batch, &UInt32Array::from(ids))?;
-            p.pending = if p.pending.num_rows() == 0 {
-                rows
-            } else {
-                concat_batches(&self.spec.input_schema, [&p.pending, &rows])?
+            let id = match &key_rows {
+                Some(k) => self.partition_id(k.row(i).as_ref()),
+                None => self.partition_id(&[]),
             };
+            kept.push(i as u32);
+            parts.push(id);
+            row_times.push(t);
         }
+        if kept.is_empty() {
+            return Ok(vec![]);
+        }
+        let batch = if kept.len() == n { batch } else { take_record_batch(&batch, &UInt32Array::from(kept))? };
+        let batch = self.with_derived(batch)?;
+        let order = self.order_rows(&batch)?;
+        self.pending.push(batch, parts, row_times, order);
         Ok(vec![])
     }
 
@@ -665,24 +784,7 @@ impl Operator for MatchRecognize {
         let is_final = watermark == i64::MAX;
         let clock = if is_final { self.watermark } else { watermark };
         self.watermark = watermark;
-        let mut partitions = std::mem::take(&mut self.partitions);
-        let mut out = Vec::new();
-        let result = (|| -> Result<()> {
-            for p in partitions.values_mut() {
-                self.release(p, watermark)?;
-                // With WITHIN a waiting partial match may expire without new rows.
-                let may_expire = self.spec.within_ms.is_some() && p.start < p.rows.num_rows();
-                if p.dirty || is_final || may_expire {
-                    p.dirty = false;
-                    out.extend(self.run(p, is_final, clock)?.into_iter().map(Chunk::inserts));
-                }
-            }
-            Ok(())
-        })();
-        // Partitions holding nothing but their match count are kept: MATCH_NUMBER continues.
-        self.partitions = partitions;
-        result?;
-        Ok(out)
+        self.step(watermark, is_final, clock)
     }
 
     fn on_end(&mut self) -> Result<Vec<Chunk>> {
@@ -690,15 +792,32 @@ impl Operator for MatchRecognize {
     }
 
     fn snapshot(&mut self) -> Result<Vec<u8>> {
-        let mut partitions = Vec::new();
-        for (key, p) in &self.partitions {
+        // Every pending row, grouped by partition (arrival order within one), in one gather.
+        let by_part = self.pending.rows_by_partition(self.partitions.len());
+        let mut at = Vec::with_capacity(self.pending.len());
+        let mut bounds = vec![(0, 0); self.partitions.len()];
+        for &id in self.by_key.values() {
+            let lo = at.len();
+            at.extend_from_slice(&by_part[id as usize]);
+            bounds[id as usize] = (lo, at.len() - lo);
+        }
+        let pending = if at.is_empty() {
+            RecordBatch::new_empty(self.spec.row_schema.clone())
+        } else {
+            let sources: Vec<&RecordBatch> = self.pending.batches().iter().map(|b| &b.batch).collect();
+            interleave_record_batch(&sources, &at)?
+        };
+        let mut partitions = Vec::with_capacity(self.partitions.len());
+        for &id in self.by_key.values() {
+            let p = &self.partitions[id as usize];
+            let (lo, len) = bounds[id as usize];
             partitions.push(PartitionSnapshot {
-                key: key.clone(),
-                rows: encode_arrays(p.rows.columns())?,
+                key: p.key.clone(),
+                rows: encode_arrays(self.held.slice(p.held_lo, p.held_len).columns())?,
                 base: p.base,
                 start: p.start,
-                pending: encode_arrays(p.pending.columns())?,
-                pending_times: p.pending_times.clone(),
+                pending: encode_arrays(pending.slice(lo, len).columns())?,
+                pending_times: at[lo..lo + len].iter().map(|&(b, r)| self.pending.batches()[b].times[r]).collect(),
                 matches: p.matches,
                 covered: p.covered,
             });
@@ -710,27 +829,42 @@ impl Operator for MatchRecognize {
     fn restore(&mut self, state: &[u8]) -> Result<()> {
         let snap: Snapshot = serde_json::from_slice(state).map_err(|e| Error::internal(format!("restore: {e}")))?;
         let batch = |bytes: &[u8]| -> Result<RecordBatch> {
-            Ok(RecordBatch::try_new(self.spec.input_schema.clone(), decode_arrays(bytes)?)?)
+            Ok(RecordBatch::try_new(self.spec.row_schema.clone(), decode_arrays(bytes)?)?)
         };
-        let mut partitions = BTreeMap::new();
+        let mut fresh = MatchRecognize::try_new(Arc::clone(&self.spec))?;
+        let (mut held, mut held_rows) = (Vec::new(), 0);
+        let (mut pending, mut parts, mut times) = (Vec::new(), Vec::new(), Vec::new());
         for p in snap.partitions {
-            let part = Partition {
-                rows: batch(&p.rows)?,
-                base: p.base,
-                start: p.start,
-                pending: batch(&p.pending)?,
-                pending_times: p.pending_times,
-                matches: p.matches,
-                covered: p.covered,
-                dirty: false,
-                verdicts: vec![],
-            };
-            partitions.insert(p.key, part);
+            let id = fresh.partition_id(&p.key);
+            let rows = batch(&p.rows)?;
+            let part = &mut fresh.partitions[id as usize];
+            part.held_lo = held_rows;
+            part.held_len = rows.num_rows();
+            part.base = p.base;
+            part.start = p.start;
+            part.matches = p.matches;
+            part.covered = p.covered;
+            held_rows += rows.num_rows();
+            held.push(rows);
+            let rows = batch(&p.pending)?;
+            if rows.num_rows() != p.pending_times.len() {
+                return Err(Error::internal("restore: pending rows and times differ in number"));
+            }
+            parts.extend(std::iter::repeat_n(id, rows.num_rows()));
+            times.extend(p.pending_times);
+            pending.push(rows);
         }
-        self.partitions = partitions;
-        self.watermark = snap.watermark;
-        self.late = snap.late;
-        self.without_time = snap.without_time;
+        let schema = &self.spec.row_schema;
+        fresh.held = concat_batches(schema, &held)?;
+        // One pending batch: rows of a partition keep their arrival order, which is all that
+        // ties between them depend on.
+        let pending = concat_batches(schema, &pending)?;
+        let order = fresh.order_rows(&pending)?;
+        fresh.pending.push(pending, parts, times, order);
+        fresh.watermark = snap.watermark;
+        fresh.late = snap.late;
+        fresh.without_time = snap.without_time;
+        *self = fresh;
         Ok(())
     }
 
@@ -970,6 +1104,24 @@ mod tests {
         b.restore(&snap).unwrap();
         assert_eq!(b.late_rows(), 1);
         b.on_chunk(chunk(&schema, &next)).unwrap();
+        assert_eq!(text(&b.on_watermark(i64::MAX).unwrap()), expected);
+    }
+
+    #[test]
+    fn navigation_over_an_expression_survives_snapshot_and_restore() {
+        let clause = "MEASURES LAST(B.v * 10 + B.k) AS code, PREV(A.v - 5) AS before
+            PATTERN (A B) DEFINE A AS v = 1, B AS v * 2 > PREV(v * 2)";
+        let (mut a, schema) = op(clause);
+        // The A row is final and held, the B row pending when the snapshot is taken.
+        a.on_chunk(chunk(&schema, &[(1, 7, S / 2, NONE), (1, 1, S, S / 2), (1, 3, 2 * S, S)])).unwrap();
+        assert!(a.on_watermark(S).unwrap().is_empty());
+        let snap = a.snapshot().unwrap();
+        let expected = text(&a.on_watermark(i64::MAX).unwrap());
+        assert_eq!(expected, vec!["+I 1 31 2"]);
+
+        let (mut b, _) = op(clause);
+        b.restore(&snap).unwrap();
+        assert_eq!(b.held_rows(), 3, "the A row, the row before it (PREV), the pending B row");
         assert_eq!(text(&b.on_watermark(i64::MAX).unwrap()), expected);
     }
 }

@@ -14,6 +14,7 @@ pub mod late_split;
 pub mod match_eval;
 pub mod match_pattern;
 pub mod match_recognize;
+mod match_rows;
 pub mod operator;
 pub mod project;
 pub mod row_group;

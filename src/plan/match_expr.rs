@@ -15,7 +15,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Field, Schema};
-use datafusion::common::{DFSchema, DFSchemaRef};
+use datafusion::common::{DFSchema, DFSchemaRef, Diagnostic};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::simplify::SimplifyContext;
@@ -24,7 +24,9 @@ use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::sql::sqlparser::ast::{
     self, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, VisitMut, VisitorMut,
 };
+use datafusion::sql::sqlparser::tokenizer::Span;
 
+use super::match_nav_arg::{self, NavArgs};
 use crate::exec::match_eval::{AggFunc, Nav, Slot};
 
 /// Prefix of slot column names.
@@ -49,7 +51,8 @@ pub struct SlotExpr {
 }
 
 impl SlotExpr {
-    /// `input ++ slots` as a DataFusion schema.
+    /// `rows ++ slots` as a DataFusion schema, `rows` being the input's columns and the
+    /// derived columns (see [`match_nav_arg`]).
     pub fn schema(&self, input: &DFSchema) -> DfResult<DFSchemaRef> {
         let arrow = Arc::new(input.as_arrow().clone());
         let fields = self
@@ -66,6 +69,16 @@ impl SlotExpr {
     }
 }
 
+/// `e` located at `span` in the user's text (the tokens the clause rewrite moves keep their
+/// positions); an empty span leaves it unlocated.
+pub fn located(span: Span, e: DataFusionError) -> DataFusionError {
+    let Some(span) = datafusion::common::Span::try_from_sqlparser_span(span).filter(|_| span != Span::empty()) else {
+        return e;
+    };
+    let diagnostic = Diagnostic::new_error(e.message().to_string(), Some(span));
+    DataFusionError::Diagnostic(Box::new(diagnostic), Box::new(e))
+}
+
 /// Names the planner resolves in row-pattern functions.
 pub struct Names<'a> {
     /// Pattern variables by index (upper-case unless quoted).
@@ -78,11 +91,13 @@ pub struct Names<'a> {
     pub time: usize,
     /// Whether `WITHIN .. EMIT TIMEOUTS` is given (for `MATCH_TIMED_OUT()`).
     pub timeouts: bool,
+    /// Expressions navigation reads, as derived columns (filled while planning).
+    pub nav_args: &'a NavArgs,
 }
 
 impl Names<'_> {
     /// The variables a name stands for: a pattern variable or a `SUBSET`.
-    fn vars(&self, id: &Ident) -> DfResult<Vec<u16>> {
+    pub(super) fn vars(&self, id: &Ident) -> DfResult<Vec<u16>> {
         let name = var_name(id);
         if let Some(i) = self.vars.iter().position(|v| *v == name) {
             return Ok(vec![i as u16]);
@@ -90,19 +105,20 @@ impl Names<'_> {
         if let Some((_, vs)) = self.subsets.iter().find(|(n, _)| *n == name) {
             return Ok(vs.clone());
         }
-        Err(DataFusionError::Plan(format!(
+        let err = DataFusionError::Plan(format!(
             "MATCH_RECOGNIZE: {name} is not a pattern variable (variables: {})",
             self.vars.join(", ")
-        )))
+        ));
+        Err(located(id.span, err))
     }
 
-    fn column(&self, id: &Ident) -> DfResult<usize> {
+    pub(super) fn column(&self, id: &Ident) -> DfResult<usize> {
         let exact =
             |c: &String| if id.quote_style.is_some() { *c == id.value } else { c.eq_ignore_ascii_case(&id.value) };
-        self.columns
-            .iter()
-            .position(exact)
-            .ok_or_else(|| DataFusionError::Plan(format!("MATCH_RECOGNIZE: no column '{}' in the input", id.value)))
+        self.columns.iter().position(exact).ok_or_else(|| {
+            let err = DataFusionError::Plan(format!("MATCH_RECOGNIZE: no column '{}' in the input", id.value));
+            located(id.span, err)
+        })
     }
 }
 
@@ -115,7 +131,8 @@ pub fn var_name(id: &Ident) -> String {
     }
 }
 
-/// Plans `e` (from `place`) over `input`.
+/// Plans `e` (from `place`) over `input` (its navigation arguments that are expressions
+/// become derived columns in `names.nav_args`).
 pub fn plan(
     e: &ast::Expr,
     place: Place,
@@ -130,8 +147,10 @@ pub fn plan(
         return Err(err);
     }
     let slots = rw.slots;
+    names.nav_args.plan_new(input, ctx)?;
+    let rows = match_nav_arg::row_schema(input, &names.nav_args.exprs())?;
     let probe = SlotExpr { expr: Expr::Literal(datafusion::common::ScalarValue::Null, None), slots };
-    let schema = probe.schema(input)?;
+    let schema = probe.schema(&rows)?;
     let expr = ctx.sql_to_expr(e, &schema)?;
     let simplifier = ExprSimplifier::new(SimplifyContext::builder().with_schema(Arc::clone(&schema)).build());
     let expr = simplifier.coerce(expr, &schema)?;
@@ -208,6 +227,12 @@ fn count_literal(f: &str, a: Option<&&FunctionArgExpr>) -> DfResult<u32> {
 }
 
 impl Rewriter<'_, '_> {
+    /// Navigation function `f` over an expression: its variables and derived column.
+    fn derived(&self, f: &str, arg: &ast::Expr) -> DfResult<(Option<Vec<u16>>, usize)> {
+        let (vars, sql) = match_nav_arg::split(f, arg, self.names)?;
+        Ok((vars, self.names.nav_args.column(self.names.columns.len(), sql)))
+    }
+
     /// `col` or `v.col`: the variables (`None`: all) and column.
     fn var_column(&self, e: &ast::Expr) -> DfResult<Option<(Option<Vec<u16>>, usize)>> {
         Ok(match e {
@@ -289,8 +314,9 @@ impl Rewriter<'_, '_> {
                     [FunctionArgExpr::Expr(a), n] => (a, count_literal(&name, Some(n))?),
                     _ => return plan_err(format!("{name} takes a column and an optional offset")),
                 };
-                let Some((vars, column)) = self.var_column(arg)? else {
-                    return plan_err(format!("{name}'s argument must be a column or variable.column, got {arg}"));
+                let (vars, column) = match self.var_column(arg)? {
+                    Some(vc) => vc,
+                    None => self.derived(&name, arg)?,
                 };
                 let nav = if name == "FIRST" { Nav::First } else { Nav::Last };
                 Ok(Some(Slot::Nav { nav, vars, offset, physical: 0, column, fin: false }))
@@ -314,9 +340,8 @@ impl Rewriter<'_, '_> {
                             self.slot_of(arg)?.expect("FIRST/LAST")
                         }
                         _ => {
-                            return plan_err(format!(
-                                "{name}'s argument must be a column, variable.column, FIRST(..) or LAST(..), got {arg}"
-                            ))
+                            let (vars, column) = self.derived(&name, arg)?;
+                            Slot::Nav { nav: Nav::Last, vars, offset: 0, physical: 0, column, fin: false }
                         }
                     },
                 };
@@ -341,10 +366,13 @@ impl Rewriter<'_, '_> {
                 let id = v.0[0].as_ident().ok_or_else(|| DataFusionError::Plan(format!("{name}({v}.*)")))?;
                 (Some(self.names.vars(id)?), None)
             }
-            [FunctionArgExpr::Expr(e)] => match self.var_column(e)? {
-                Some((vars, column)) => (vars, Some(column)),
-                None => return plan_err(format!("{name}'s argument must be a column or variable.column, got {e}")),
-            },
+            [FunctionArgExpr::Expr(e)] => {
+                let (vars, column) = match self.var_column(e)? {
+                    Some(vc) => vc,
+                    None => self.derived(name, e)?,
+                };
+                (vars, Some(column))
+            }
             _ => return plan_err(format!("{name} over pattern variables takes one column (COUNT also * and v.*)")),
         };
         Ok(Slot::Agg { func, vars, column, fin: false })

@@ -11,6 +11,7 @@ use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 
 use super::lower::nullable;
 use super::match_expr::SlotExpr;
+use super::match_nav_arg::row_schema;
 use super::match_recognize::MatchRecognizeNode;
 use crate::error::Result;
 use crate::exec::match_eval::MatchExpr;
@@ -20,6 +21,7 @@ fn physical(e: &Expr, schema: &DFSchema, props: &ExecutionProps) -> Result<Arc<d
     Ok(create_physical_expr(e, schema, props, &PhysicalPlanningContext::default())?)
 }
 
+/// `e` over `input` (the rows: input and derived columns) `++ slots`.
 fn match_expr(e: &SlotExpr, input: &DFSchema, props: &ExecutionProps) -> Result<MatchExpr> {
     let schema = e.schema(input)?;
     let arrow_input = Arc::new(input.as_arrow().clone());
@@ -34,6 +36,7 @@ fn match_expr(e: &SlotExpr, input: &DFSchema, props: &ExecutionProps) -> Result<
 /// The operator's plan for `node`.
 pub fn spec(node: &MatchRecognizeNode, props: &ExecutionProps) -> Result<MatchRecognizeSpec> {
     let input = node.input.schema();
+    let rows = row_schema(input, &node.derived)?;
     let time = physical(&Expr::Column(input.qualified_field(node.time_index).into()), input, props)?;
     Ok(MatchRecognizeSpec {
         partition: node.partition.iter().map(|(e, _)| physical(e, input, props)).collect::<Result<_>>()?,
@@ -44,14 +47,16 @@ pub fn spec(node: &MatchRecognizeNode, props: &ExecutionProps) -> Result<MatchRe
         defines: node
             .defines
             .iter()
-            .map(|d| d.as_ref().map(|d| match_expr(d, input, props)).transpose())
+            .map(|d| d.as_ref().map(|d| match_expr(d, &rows, props)).transpose())
             .collect::<Result<_>>()?,
-        measures: node.measures.iter().map(|(m, _)| match_expr(m, input, props)).collect::<Result<_>>()?,
+        measures: node.measures.iter().map(|(m, _)| match_expr(m, &rows, props)).collect::<Result<_>>()?,
         rows_per_match: node.rows_per_match,
         after_match: node.after_match,
         within_ms: node.within_ms,
         emit_timeouts: node.emit_timeouts,
         input_schema: nullable(input),
+        derived: node.derived.iter().map(|(e, _)| physical(e, input, props)).collect::<Result<_>>()?,
+        row_schema: nullable(&rows),
         schema: nullable(&node.schema),
     })
 }

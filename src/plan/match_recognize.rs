@@ -16,14 +16,16 @@ use datafusion::logical_expr::planner::{PlannedRelation, RelationPlannerContext,
 use datafusion::logical_expr::{Expr, ExprSchemable, Extension, LogicalPlan, UserDefinedLogicalNodeCore};
 use datafusion::sql::sqlparser::ast::{
     self, AfterMatchSkip, EmptyMatchesMode, MatchRecognizePattern as P, MatchRecognizeSymbol as Sym,
-    RepetitionQuantifier as Q, RowsPerMatch as Rpm, TableFactor,
+    RepetitionQuantifier as Q, RowsPerMatch as Rpm, Spanned, TableFactor,
 };
+use datafusion::sql::sqlparser::tokenizer::Span;
 
-use super::match_expr::{self, var_name, Names, Place, SlotExpr};
+use super::match_expr::{self, located, var_name, Names, Place, SlotExpr};
+use super::match_nav_arg::{row_schema, NavArgs};
 use super::window_tvf::{interval_ms, is_time_attribute};
 use crate::exec::match_pattern::Pattern;
 use crate::exec::match_recognize::{AfterMatch, EmptyMatches, RowsPerMatch};
-use crate::sql::match_recognize::{SUBSET_MARK, TIMEOUTS_MARK, WITHIN_MARK};
+use crate::sql::match_recognize::{EXCLUDE_MARK, SUBSET_MARK, TIMEOUTS_MARK, WITHIN_MARK};
 
 /// Most variables `PERMUTE` takes (its alternation has n! branches).
 const MAX_PERMUTE: usize = 5;
@@ -47,6 +49,9 @@ pub struct MatchRecognizeNode {
     pub defines: Vec<Option<SlotExpr>>,
     /// Measures and their names.
     pub measures: Vec<(SlotExpr, String)>,
+    /// Expressions over the input that navigation reads, held as extra columns after the
+    /// input's (see [`super::match_nav_arg`]), and their column names.
+    pub derived: Vec<(Expr, String)>,
     /// Output shape.
     pub rows_per_match: RowsPerMatch,
     /// `AFTER MATCH SKIP`.
@@ -114,25 +119,31 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
     else {
         return Ok(RelationPlanning::Original(Box::new(relation)));
     };
+    let table_span = table.span();
     let input = ctx.plan(*table)?;
     let in_schema = Arc::clone(input.schema());
 
     // Variables: in order of first appearance in PATTERN.
-    let pattern_text = pattern.to_string();
+    let pattern_text = show(&pattern);
     let mut var_names = Vec::new();
     collect_vars(&pattern, &mut var_names);
     let pattern = convert(&pattern, &var_names)?;
 
     // ORDER BY: the event-time attribute ascending first.
     let Some((first, rest)) = order_by.split_first() else {
-        return plan_err("ORDER BY is required and must start with the event-time attribute (ORDER BY ts)");
+        let err = "ORDER BY is required and must start with the event-time attribute (ORDER BY ts)";
+        return plan_err(err).map_err(|e| located(table_span, e));
     };
+    let order_span = first.expr.span();
     let time_col = match &first.expr {
         ast::Expr::Identifier(id) => ctx.normalize_ident(id.clone()),
         ast::Expr::CompoundIdentifier(parts) if !parts.is_empty() => {
             ctx.normalize_ident(parts[parts.len() - 1].clone())
         }
-        other => return plan_err(format!("ORDER BY must start with the event-time attribute, got {other}")),
+        other => {
+            let err = plan_err(format!("ORDER BY must start with the event-time attribute, got {other}"));
+            return err.map_err(|e| located(order_span, e));
+        }
     };
     let time_index = in_schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(&time_col));
     let time_index = match time_index {
@@ -141,10 +152,12 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
             return plan_err(format!(
                 "ORDER BY must start with the event-time attribute (a column with WATERMARK FOR ..), but '{time_col}' is not one"
             ))
+            .map_err(|e| located(order_span, e))
         }
     };
     if first.options.asc == Some(false) {
-        return plan_err(format!("ORDER BY {time_col} must be ascending (rows are matched in event-time order)"));
+        return plan_err(format!("ORDER BY {time_col} must be ascending (rows are matched in event-time order)"))
+            .map_err(|e| located(order_span, e));
     }
     let mut order = Vec::new();
     for o in rest {
@@ -212,26 +225,30 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
         defined.push(d);
     }
 
+    let nav_args = NavArgs::default();
     let names = Names {
         vars: &var_names,
         subsets: &subsets,
         columns: in_schema.fields().iter().map(|f| f.name().clone()).collect(),
         time: time_index,
         timeouts: emit_timeouts,
+        nav_args: &nav_args,
     };
+    let rows = || row_schema(&in_schema, &nav_args.exprs());
     let mut defines: Vec<Option<SlotExpr>> = vec![None; var_names.len()];
     for d in &defined {
         let name = var_name(&d.symbol);
+        let at = |e| located(d.symbol.span, e);
         let Some(v) = var_names.iter().position(|n| *n == name) else {
-            return plan_err(format!("DEFINE {name}: {name} does not appear in the PATTERN"));
+            return plan_err(format!("DEFINE {name}: {name} does not appear in the PATTERN")).map_err(at);
         };
         if defines[v].is_some() {
-            return plan_err(format!("DEFINE {name} appears twice"));
+            return plan_err(format!("DEFINE {name} appears twice")).map_err(at);
         }
         let planned = match_expr::plan(&d.definition, Place::Define(v as u16), &names, &in_schema, ctx)?;
-        let ty = planned.expr.get_type(&planned.schema(&in_schema)?)?;
+        let ty = planned.expr.get_type(&planned.schema(rows()?.as_ref())?)?;
         if !matches!(ty, DataType::Boolean | DataType::Null) {
-            return plan_err(format!("DEFINE {name} must be a condition (BOOLEAN), not {ty}"));
+            return plan_err(format!("DEFINE {name} must be a condition (BOOLEAN), not {ty}")).map_err(at);
         }
         defines[v] = Some(planned);
     }
@@ -264,11 +281,18 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
     let var_of = |id: &ast::Ident| -> DfResult<u16> {
         let name = var_name(id);
         if subsets.iter().any(|(n, _)| *n == name) {
-            return plan_err(format!("AFTER MATCH SKIP TO {name}: skipping to a SUBSET is not supported yet"));
+            return plan_err(format!("AFTER MATCH SKIP TO {name}: skipping to a SUBSET is not supported yet"))
+                .map_err(|e| located(id.span, e));
         }
         var_names.iter().position(|n| *n == name).map(|i| i as u16).ok_or_else(|| {
-            DataFusionError::Plan(format!("MATCH_RECOGNIZE: AFTER MATCH SKIP TO {name}: not a pattern variable"))
+            let err =
+                DataFusionError::Plan(format!("MATCH_RECOGNIZE: AFTER MATCH SKIP TO {name}: not a pattern variable"));
+            located(id.span, err)
         })
+    };
+    let skip_span = match &after_match_skip {
+        Some(AfterMatchSkip::ToFirst(v) | AfterMatchSkip::ToLast(v)) => v.span,
+        _ => Span::empty(),
     };
     let after_match = match after_match_skip {
         None | Some(AfterMatchSkip::PastLastRow) => AfterMatch::PastLastRow,
@@ -281,7 +305,8 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
             return plan_err(format!(
                 "AFTER MATCH SKIP TO FIRST {} would restart every match at its own first row (an endless loop)",
                 var_names[v as usize]
-            ));
+            ))
+            .map_err(|e| located(skip_span, e));
         }
     }
 
@@ -297,8 +322,10 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
             fields.extend(in_schema.fields().iter().map(|f| Field::new(f.name(), f.data_type().clone(), true)))
         }
     }
+    let derived = nav_args.exprs();
+    let rows = row_schema(&in_schema, &derived)?;
     for (m, name) in &planned_measures {
-        fields.push(Field::new(name, m.expr.get_type(&m.schema(&in_schema)?)?, true));
+        fields.push(Field::new(name, m.expr.get_type(&m.schema(&rows)?)?, true));
     }
     let schema = Arc::new(DFSchema::from_unqualified_fields(fields.into(), Default::default())?);
     let within = within_ms.map(|w| (w, emit_timeouts));
@@ -312,6 +339,7 @@ pub fn plan(relation: TableFactor, ctx: &mut dyn RelationPlannerContext) -> DfRe
         var_names,
         defines,
         measures: planned_measures,
+        derived,
         rows_per_match,
         after_match,
         within_ms,
@@ -367,9 +395,44 @@ fn has_exclusion(p: &Pattern) -> bool {
     }
 }
 
+/// The pattern inside an exclusion, if `p` is one (see [`EXCLUDE_MARK`]).
+fn excluded(p: &P) -> Option<&P> {
+    let P::Group(g) = p else { return None };
+    match g.as_ref() {
+        P::Concat(ps) if ps.len() == 2 && matches!(&ps[0], P::Symbol(Sym::Named(id)) if is_mark(id)) => Some(&ps[1]),
+        _ => None,
+    }
+}
+
+fn is_mark(id: &ast::Ident) -> bool {
+    id.quote_style.is_some() && id.value == EXCLUDE_MARK
+}
+
+/// The pattern as the user wrote it (exclusions as `{- .. -}`), for EXPLAIN.
+fn show(p: &P) -> String {
+    if let Some(inner) = excluded(p) {
+        let inner = match inner {
+            P::Group(x) => x.as_ref(),
+            x => x,
+        };
+        return format!("{{- {} -}}", show(inner));
+    }
+    let join = |ps: &[P], sep: &str| ps.iter().map(show).collect::<Vec<_>>().join(sep);
+    match p {
+        P::Concat(ps) => join(ps, " "),
+        P::Alternation(ps) => join(ps, " | "),
+        P::Group(x) => format!("( {} )", show(x)),
+        P::Repetition(x, q) => format!("{}{q}", show(x)),
+        other => other.to_string(),
+    }
+}
+
 fn collect_vars(p: &P, out: &mut Vec<String>) {
     let mut add = |s: &Sym| {
         if let Sym::Named(id) = s {
+            if is_mark(id) {
+                return;
+            }
             let n = var_name(id);
             if !out.contains(&n) {
                 out.push(n);
@@ -398,6 +461,9 @@ fn symbol(s: &Sym, vars: &[String]) -> Pattern {
 /// sqlparser's pattern → ours. A reluctant quantifier arrives as `?` around a repetition
 /// that is not a group (`B+?`), unlike `(B+)?`.
 fn convert(p: &P, vars: &[String]) -> DfResult<Pattern> {
+    if let Some(inner) = excluded(p) {
+        return Ok(Pattern::Exclude(Box::new(convert(inner, vars)?)));
+    }
     Ok(match p {
         P::Symbol(s) => symbol(s, vars),
         P::Exclude(s) => Pattern::Exclude(Box::new(symbol(s, vars))),

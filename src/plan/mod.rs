@@ -6,6 +6,7 @@ pub mod lower;
 pub mod lower_windows;
 pub mod match_expr;
 pub mod match_lower;
+pub mod match_nav_arg;
 pub mod match_recognize;
 pub mod pipeline;
 pub mod planner;

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! FINAL LAST(A.x)              →  FINAL(LAST(A.x))          (also RUNNING)
-//! PATTERN (A {- B -} C)        →  PATTERN (A ({- B -}) C)
+//! PATTERN (A {- B | C D -})    →  PATTERN (A ("__wavecrest_exclude" (B | C D)))
 //! PATTERN (..) WITHIN INTERVAL '1' HOUR  SUBSET U = (A, B)  DEFINE ..
 //!   →  PATTERN (..) DEFINE "__wavecrest_within" AS INTERVAL '1' HOUR,
 //!                          U AS "__wavecrest_subset"(A, B), ..
@@ -21,6 +21,8 @@ use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 pub const SUBSET_MARK: &str = "__wavecrest_subset";
 /// The marker variable of a `WITHIN` interval moved into `DEFINE`.
 pub const WITHIN_MARK: &str = "__wavecrest_within";
+/// The marker variable leading the group an exclusion `{- .. -}` becomes in `PATTERN`.
+pub const EXCLUDE_MARK: &str = "__wavecrest_exclude";
 /// The marker variable of `EMIT TIMEOUTS` moved into `DEFINE`.
 pub const TIMEOUTS_MARK: &str = "__wavecrest_timeouts";
 
@@ -151,25 +153,35 @@ fn rewrite_body(body: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
     out
 }
 
-/// `{- .. -}` → `({- .. -})`: sqlparser reads an exclusion only after `(` or `|` (after a
-/// symbol it takes `{` for a quantifier).
+/// `{- p -}` → `("__wavecrest_exclude" (p))`: sqlparser reads an exclusion of one symbol
+/// only, and only after `(` or `|`; a group led by the marker variable holds any pattern
+/// (`{- A B+ -}`, `{- A | B -}`) anywhere.
 fn wrap_exclusions(body: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
-    let next = |i: usize| body[i + 1..].iter().find(|t| significant(t)).map(|t| &t.token);
+    let next = |i: usize| body[i + 1..].iter().position(significant).map(|p| i + 1 + p);
     let mut out = Vec::with_capacity(body.len());
-    for (i, t) in body.iter().enumerate() {
-        if t.token == Token::LBrace && next(i) == Some(&Token::Minus) {
-            out.push(TokenWithSpan::new(Token::LParen, t.span));
-            out.push(t.clone());
-        } else if t.token == Token::Minus && next(i) == Some(&Token::RBrace) {
-            out.push(t.clone());
-        } else if t.token == Token::RBrace
-            && out.iter().rev().find(|t| significant(t)).map(|t| &t.token) == Some(&Token::Minus)
-        {
-            out.push(t.clone());
-            out.push(TokenWithSpan::new(Token::RParen, t.span));
-        } else {
-            out.push(t.clone());
+    let mut i = 0;
+    while i < body.len() {
+        let t = &body[i];
+        let pair = |second: Token| next(i).filter(|&n| body[n].token == second);
+        if t.token == Token::LBrace {
+            if let Some(minus) = pair(Token::Minus) {
+                out.push(TokenWithSpan::new(Token::LParen, t.span));
+                out.push(TokenWithSpan::new(Token::make_word(EXCLUDE_MARK, Some('"')), t.span));
+                out.push(TokenWithSpan::new(Token::LParen, t.span));
+                i = minus + 1;
+                continue;
+            }
         }
+        if t.token == Token::Minus {
+            if let Some(brace) = pair(Token::RBrace) {
+                out.push(TokenWithSpan::new(Token::RParen, t.span));
+                out.push(TokenWithSpan::new(Token::RParen, body[brace].span));
+                i = brace + 1;
+                continue;
+            }
+        }
+        out.push(t.clone());
+        i += 1;
     }
     out
 }
@@ -241,11 +253,14 @@ mod tests {
     }
 
     #[test]
-    fn puts_exclusions_in_parentheses() {
-        let sql = "SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts PATTERN (A {- B -} C) DEFINE A AS x > 0)";
+    fn turns_exclusions_into_marked_groups() {
+        let sql = "SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts PATTERN (A {- B | C D -}+ E) DEFINE A AS x > 0)";
         assert_eq!(
             rewrite(sql),
-            squeeze("SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts PATTERN (A ({- B -}) C) DEFINE A AS x > 0)")
+            squeeze(
+                "SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts \
+                 PATTERN (A (\"__wavecrest_exclude\" (B | C D))+ E) DEFINE A AS x > 0)"
+            )
         );
     }
 
