@@ -219,6 +219,9 @@ pub struct MatchRecognize {
     history: usize,
     /// Rows after a match's last row its measures read (`NEXT`).
     lookahead: usize,
+    /// The watermark passed on ([`Operator::output_watermark`]): below the earliest row a
+    /// match not output yet can start at.
+    hold: i64,
 }
 
 impl MatchRecognize {
@@ -257,7 +260,24 @@ impl MatchRecognize {
             without_time: 0,
             history,
             lookahead,
+            hold: i64::MIN,
         })
+    }
+
+    /// The earliest event time of a row a later match (or unmatched-row output) can still
+    /// start at: each partition's search-start row, and every pending row. Rows kept only
+    /// for `PREV` do not count. A later match's `MATCH_ROWTIME()` (its last row's time) is
+    /// at least this.
+    fn earliest_unmatched(&self) -> Result<Option<i64>> {
+        let mut earliest = self.pending.min_time();
+        if self.partitions.iter().any(|p| p.start < p.held_len) {
+            let times = millis(&self.spec.time, &self.held)?;
+            for p in self.partitions.iter().filter(|p| p.start < p.held_len) {
+                let t = times.value(p.held_lo + p.start);
+                earliest = Some(earliest.map_or(t, |e| e.min(t)));
+            }
+        }
+        Ok(earliest)
     }
 
     /// Rows held in state (final and pending), for tests and metrics.
@@ -784,7 +804,18 @@ impl Operator for MatchRecognize {
         let is_final = watermark == i64::MAX;
         let clock = if is_final { self.watermark } else { watermark };
         self.watermark = watermark;
-        self.step(watermark, is_final, clock)
+        let out = self.step(watermark, is_final, clock)?;
+        // A row at the watermark itself is not late: it too may still start a match.
+        let hold = match is_final {
+            true => i64::MAX,
+            false => self.earliest_unmatched()?.map_or(watermark, |t| t.min(watermark)).saturating_sub(1),
+        };
+        self.hold = self.hold.max(hold);
+        Ok(out)
+    }
+
+    fn output_watermark(&self, input: i64) -> i64 {
+        input.min(self.hold)
     }
 
     fn on_end(&mut self) -> Result<Vec<Chunk>> {
@@ -940,6 +971,24 @@ mod tests {
 
     fn text(chunks: &[Chunk]) -> Vec<String> {
         chunks_to_strings(chunks).unwrap().into_iter().map(|r| r.join(" ")).collect()
+    }
+
+    #[test]
+    fn the_watermark_passed_on_stays_below_every_match_still_to_come() {
+        let (mut m, schema) = op(ABC);
+        assert_eq!(m.output_watermark(5 * S), NONE, "nothing passed on before the first watermark");
+        // Partition 1 starts a match at 2 s (A, B); partition 2 has only a row at 6 s.
+        m.on_chunk(chunk(&schema, &[(1, 1, 2 * S, NONE), (1, 2, 3 * S, 2 * S), (2, 9, 6 * S, 3 * S)])).unwrap();
+        assert!(m.on_watermark(8 * S).unwrap().is_empty());
+        assert_eq!(m.output_watermark(8 * S), 2 * S - 1, "held below the A at 2 s");
+        // C at 9 s completes the match (last row 9 s); the next search starts after it.
+        m.on_chunk(chunk(&schema, &[(1, 3, 9 * S, 8 * S)])).unwrap();
+        let out = m.on_watermark(12 * S).unwrap();
+        assert_eq!(text(&out).len(), 1);
+        assert_eq!(m.output_watermark(12 * S), 12 * S - 1, "nothing held: the input watermark, less the tie");
+        assert_eq!(m.output_watermark(11 * S), 11 * S, "never above the input");
+        m.on_watermark(i64::MAX).unwrap();
+        assert_eq!(m.output_watermark(i64::MAX), i64::MAX);
     }
 
     #[test]

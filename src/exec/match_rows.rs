@@ -65,6 +65,15 @@ impl Pending {
         self.batches.push(PendingBatch { batch, parts, times, order, alive: vec![true; n], left: n });
     }
 
+    /// The earliest event time of a row still pending, if any.
+    pub fn min_time(&self) -> Option<i64> {
+        self.batches
+            .iter()
+            .filter(|pb| pb.left > 0)
+            .flat_map(|pb| pb.times.iter().zip(&pb.alive).filter(|(_, a)| **a).map(|(t, _)| *t))
+            .min()
+    }
+
     /// Number of pending rows.
     pub fn len(&self) -> usize {
         self.rows

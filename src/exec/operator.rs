@@ -68,6 +68,14 @@ pub trait Operator: Send {
     fn state_keys(&self) -> usize {
         0
     }
+
+    /// The watermark this operator passes on after [`Operator::on_watermark`]`(input)`: by
+    /// default `input`. An operator that may still emit rows whose event time is below
+    /// `input` (MATCH_RECOGNIZE's `MATCH_ROWTIME()`) holds it back, so windows after it do
+    /// not close too early. Must not decrease from one call to the next.
+    fn output_watermark(&self, input: i64) -> i64 {
+        input
+    }
 }
 
 /// Runs a chunk through a chain of operators, returning what comes out of the last one.
@@ -78,7 +86,7 @@ pub fn push_chunk(ops: &mut [Box<dyn Operator>], chunk: Chunk) -> Result<Vec<Chu
 /// Delivers a watermark to a chain: each operator's output goes through the rest of the
 /// chain before the next operator sees the watermark.
 pub fn push_watermark(ops: &mut [Box<dyn Operator>], watermark: i64) -> Result<Vec<Chunk>> {
-    push_watermark_counted(ops, watermark, &mut |_, _, _| {})
+    Ok(push_watermark_counted(ops, watermark, &mut |_, _, _| {})?.0)
 }
 
 /// Ends a chain the same way.
@@ -95,19 +103,23 @@ pub fn push_chunk_counted(ops: &mut [Box<dyn Operator>], chunk: Chunk, count: &m
     push_from(ops, 0, vec![chunk], count)
 }
 
-/// [`push_watermark`], reporting every operator call's rows to `count`.
+/// [`push_watermark`], reporting every operator call's rows to `count`. Each operator gets
+/// the watermark the one before passes on ([`Operator::output_watermark`]); returns the
+/// rows and the watermark the chain passes on.
 pub fn push_watermark_counted(
     ops: &mut [Box<dyn Operator>],
     watermark: i64,
     count: &mut RowCounter,
-) -> Result<Vec<Chunk>> {
+) -> Result<(Vec<Chunk>, i64)> {
     let mut out = Vec::new();
+    let mut watermark = watermark;
     for i in 0..ops.len() {
         let produced = ops[i].on_watermark(watermark)?;
         count(i, 0, rows(&produced));
         out.extend(push_from(ops, i + 1, produced, count)?);
+        watermark = ops[i].output_watermark(watermark);
     }
-    Ok(out)
+    Ok((out, watermark))
 }
 
 /// [`push_end`], reporting every operator call's rows to `count`.

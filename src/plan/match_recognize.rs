@@ -23,6 +23,7 @@ use datafusion::sql::sqlparser::tokenizer::Span;
 use super::match_expr::{self, located, var_name, Names, Place, SlotExpr};
 use super::match_nav_arg::{row_schema, NavArgs};
 use super::window_tvf::{interval_ms, is_time_attribute};
+use crate::exec::match_eval::{Nav, Slot};
 use crate::exec::match_pattern::Pattern;
 use crate::exec::match_recognize::{AfterMatch, EmptyMatches, RowsPerMatch};
 use crate::sql::match_recognize::{EXCLUDE_MARK, SUBSET_MARK, TIMEOUTS_MARK, WITHIN_MARK};
@@ -66,6 +67,23 @@ pub struct MatchRecognizeNode {
     pub text: String,
     /// The `PATTERN` as SQL.
     pub pattern_text: String,
+}
+
+impl MatchRecognizeNode {
+    /// Whether output column `col` is an event-time attribute: a measure that is exactly
+    /// `MATCH_ROWTIME()` (the final `LAST` of the input's time attribute over the whole
+    /// match). The operator holds its output watermark below every match it may still emit
+    /// (see [`crate::exec::operator::Operator::output_watermark`]), so windows can follow.
+    pub fn is_rowtime_measure(&self, col: &str) -> bool {
+        let rowtime =
+            Slot::Nav { nav: Nav::Last, vars: None, offset: 0, physical: 0, column: self.time_index, fin: true };
+        self.measures.iter().any(|(m, name)| {
+            name.eq_ignore_ascii_case(col)
+                && m.slots.len() == 1
+                && m.slots[0] == rowtime
+                && matches!(m.expr.clone().unalias_nested().data, Expr::Column(c) if c.name == "__mr_0")
+        })
+    }
 }
 
 impl PartialOrd for MatchRecognizeNode {

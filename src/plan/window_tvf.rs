@@ -18,6 +18,7 @@ use datafusion::logical_expr::{Expr, Extension, LogicalPlan, UserDefinedLogicalN
 use datafusion::sql::sqlparser::ast::{self, FunctionArg, FunctionArgExpr, FunctionArguments, TableFactor};
 
 use super::catalog::StreamTable;
+use super::match_recognize::MatchRecognizeNode;
 use super::window::WindowKind;
 
 /// Names of the columns a window TVF adds.
@@ -428,7 +429,7 @@ pub fn is_time_attribute(plan: &LogicalPlan, col: &str) -> bool {
             Some(tvf) => is_time_attribute(&tvf.input, col),
             // DEDUPLICATE passes its input's columns through unchanged.
             None if ext.node.name() == "Deduplicate" => ext.node.inputs().iter().any(|i| is_time_attribute(i, col)),
-            None => false,
+            None => ext.node.as_any().downcast_ref::<MatchRecognizeNode>().is_some_and(|m| m.is_rowtime_measure(col)),
         },
         LogicalPlan::Aggregate(a) => {
             let Some(i) = a.schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(col)) else {

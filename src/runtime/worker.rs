@@ -71,6 +71,7 @@ pub async fn run_worker(
         current = state.current;
     }
     let mut aligner = Aligner::new(upstreams);
+    let mut forwarded = i64::MIN;
     let mut stats = WorkerStats { query: id.query, stage: id.stage, worker: id.worker, rows_in: 0, max_keys: 0 };
     loop {
         let next = match aligner.pop_ready() {
@@ -108,7 +109,7 @@ pub async fn run_worker(
             }
             Message::Watermark(w) => {
                 marks[from] = marks[from].max(w);
-                let live = Live { task: &task, meters: &meters, count: &mut count };
+                let live = Live { task: &task, meters: &meters, count: &mut count, forwarded: &mut forwarded };
                 advance(&mut ops, &mut router, &marks, &ended, &mut current, &mut stats, live).await?;
             }
             Message::End => {
@@ -116,7 +117,7 @@ pub async fn run_worker(
                 if ended.iter().all(|e| *e) {
                     break;
                 }
-                let live = Live { task: &task, meters: &meters, count: &mut count };
+                let live = Live { task: &task, meters: &meters, count: &mut count, forwarded: &mut forwarded };
                 advance(&mut ops, &mut router, &marks, &ended, &mut current, &mut stats, live).await?;
             }
             Message::Barrier(_) => return Err(Error::internal("a barrier passed the aligner")),
@@ -148,6 +149,8 @@ struct Live<'a, 'c> {
     task: &'a TaskMetrics,
     meters: &'a [Arc<OperatorMetrics>],
     count: &'a mut (dyn FnMut(usize, u64, u64) + Send + 'c),
+    /// The last watermark sent downstream.
+    forwarded: &'a mut i64,
 }
 
 /// Copies each operator's late-row count and state size into its counters.
@@ -173,9 +176,13 @@ async fn advance(
     }
     *current = min;
     stats.max_keys = stats.max_keys.max(ops.iter().map(|o| o.state_keys()).sum());
-    let out = push_watermark_counted(ops, min, live.count)?;
+    let (out, forward) = push_watermark_counted(ops, min, live.count)?;
     sample(ops, live.meters);
     live.task.watermark.store(min, Ordering::Relaxed);
     router.data(out).await?;
-    router.broadcast(Message::Watermark(min)).await
+    if forward <= *live.forwarded {
+        return Ok(()); // an operator holds the watermark back
+    }
+    *live.forwarded = forward;
+    router.broadcast(Message::Watermark(forward)).await
 }
