@@ -12,7 +12,7 @@ use super::exchange::send_metered;
 use super::job::JobSource;
 use super::message::{Envelope, Message};
 use super::metrics::JobMetrics;
-use crate::connectors::SourceEvent;
+use crate::connectors::{Source, SourceEvent};
 use crate::error::{Error, Result};
 use crate::exec::project::project;
 use crate::exec::watermark_combiner::WatermarkCombiner;
@@ -85,16 +85,8 @@ pub async fn run_source(
                 };
                 let (Trigger::Checkpoint(id) | Trigger::Stop(id)) = trigger;
                 stop |= matches!(trigger, Trigger::Stop(_));
-                let state = SourceState {
-                    offsets: partitions.iter().map(|s| s.offset().unwrap_or_default()).collect(),
-                    ended: ended.clone(),
-                    last_polled: p,
-                    watermarks: combiner.as_ref().map(WatermarkCombiner::state),
-                };
-                if let Some(r) = &reports {
-                    let _ = r.send(Report::Source { checkpoint: id, table: table.clone(), state });
-                }
-                send(&mut subscribers, Message::Barrier(id), &metrics.source_backpressure_ns).await;
+                let state = source_state(&partitions, &ended, p, combiner.as_ref());
+                barrier(id, state, &table, reports.as_ref(), &mut subscribers, &metrics).await;
             }
             if stop {
                 cancelled = true;
@@ -147,16 +139,8 @@ pub async fn run_source(
                 }
             }
             SourceEvent::Barrier(id) => {
-                let state = SourceState {
-                    offsets: partitions.iter().map(|s| s.offset().unwrap_or_default()).collect(),
-                    ended: ended.clone(),
-                    last_polled: p,
-                    watermarks: combiner.as_ref().map(WatermarkCombiner::state),
-                };
-                if let Some(r) = &reports {
-                    let _ = r.send(Report::Source { checkpoint: id, table: table.clone(), state });
-                }
-                send(&mut subscribers, Message::Barrier(id), &metrics.source_backpressure_ns).await;
+                let state = source_state(&partitions, &ended, p, combiner.as_ref());
+                barrier(id, state, &table, reports.as_ref(), &mut subscribers, &metrics).await;
                 // The coordinator sends its stop trigger before any source sends that
                 // barrier, so it is in the channel by the time the barrier gets here.
                 while let Some(Ok(trigger)) = triggers.as_mut().map(UnboundedReceiver::try_recv) {
@@ -203,6 +187,37 @@ pub struct SourceCheckpoints {
     /// Barriers come in the input ([`SourceEvent::Barrier`], a side stream) instead of being
     /// started by triggers; triggers then only tell which checkpoint stops the job.
     pub barriers_in_input: bool,
+}
+
+/// What the source records for a checkpoint: every partition's read position, which have
+/// ended, the partition polled last and the watermark state.
+fn source_state(
+    partitions: &[Box<dyn Source>],
+    ended: &[bool],
+    last_polled: usize,
+    combiner: Option<&WatermarkCombiner>,
+) -> SourceState {
+    SourceState {
+        offsets: partitions.iter().map(|s| s.offset().unwrap_or_default()).collect(),
+        ended: ended.to_vec(),
+        last_polled,
+        watermarks: combiner.map(WatermarkCombiner::state),
+    }
+}
+
+/// Reports the source's part of checkpoint `id` and sends its barrier downstream.
+async fn barrier(
+    id: u64,
+    state: SourceState,
+    table: &str,
+    reports: Option<&UnboundedSender<Report>>,
+    subscribers: &mut Vec<Sender<Envelope>>,
+    metrics: &JobMetrics,
+) {
+    if let Some(r) = reports {
+        let _ = r.send(Report::Source { checkpoint: id, table: table.to_string(), state });
+    }
+    send(subscribers, Message::Barrier(id), &metrics.source_backpressure_ns).await;
 }
 
 /// Sends to every subscriber; a subscriber whose query stopped is dropped, the others go on.
