@@ -15,6 +15,7 @@ pub mod match_eval;
 pub mod match_pattern;
 pub mod match_recognize;
 mod match_rows;
+pub mod match_spec;
 pub mod operator;
 pub mod project;
 pub mod row_group;
