@@ -32,9 +32,11 @@ fn committed(dir: &Path) -> Vec<String> {
 }
 
 /// The committed output of the sink folder `folder`, lines sorted.
-fn committed_in(dir: &Path, folder: &str) -> Vec<String> {
-    let mut parts: Vec<_> = std::fs::read_dir(dir.join(folder))
-        .expect("sink folder")
+/// The committed lines of the file sink folder `dir/<folder>`, sorted (none while the folder
+/// does not exist yet).
+pub(crate) fn committed_in(dir: &Path, folder: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir.join(folder)) else { return Vec::new() };
+    let mut parts: Vec<_> = entries
         .map(|e| e.expect("entry").path())
         .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("part-")))
         .collect();
@@ -53,7 +55,7 @@ fn newest_checkpoint(dir: &Path) -> u64 {
 }
 
 /// The newest checkpoint id in the state folder `state`, 0 if none.
-fn newest_checkpoint_in(state: &Path) -> u64 {
+pub(crate) fn newest_checkpoint_in(state: &Path) -> u64 {
     std::fs::read_dir(state).map_or(0, |entries| {
         entries
             .filter_map(|e| e.ok()?.file_name().into_string().ok())

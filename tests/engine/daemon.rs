@@ -107,14 +107,7 @@ fn is_log(e: &std::fs::DirEntry) -> bool {
 
 /// Lines of the committed part files of `dir/<folder>`, sorted.
 fn committed(dir: &Path, folder: &str) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir.join(folder)) else { return Vec::new() };
-    let mut lines: Vec<String> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("part-")))
-        .flat_map(|p| std::fs::read_to_string(p).expect("part").lines().map(str::to_string).collect::<Vec<_>>())
-        .collect();
-    lines.sort();
-    lines
+    super::checkpoint::committed_in(dir, folder)
 }
 
 fn sequence_query(out: &str, factor: u32) -> String {
@@ -282,13 +275,7 @@ GROUP BY window_start, window_end, auction % 50;
 
 /// The newest checkpoint id of pipeline `q`, 0 if none.
 fn newest_checkpoint(dir: &Path) -> u64 {
-    std::fs::read_dir(dir.join("st/q")).map_or(0, |entries| {
-        entries
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter_map(|n| n.strip_prefix("chk-")?.split('.').next()?.parse().ok())
-            .max()
-            .unwrap_or(0)
-    })
+    super::checkpoint::newest_checkpoint_in(&dir.join("st/q"))
 }
 
 #[test]
