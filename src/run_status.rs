@@ -67,10 +67,7 @@ pub fn report_progress(metrics: Arc<JobMetrics>) -> JoinHandle<()> {
             let rows_in = metrics.rows_in();
             let rate = (rows_in - last.1.min(rows_in)) as f64 / last.0.elapsed().as_secs_f64().max(1e-9);
             last = (Instant::now(), rows_in);
-            let wm = metrics.watermark.load(Ordering::Relaxed);
-            let watermark = wavecrest::daemon::registry::event_time(wm)
-                .and_then(chrono::DateTime::from_timestamp_millis)
-                .map_or_else(|| "-".to_string(), |t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string());
+            let watermark = crate::repl::status::watermark_text(metrics.watermark.load(Ordering::Relaxed));
             tracing::info!(
                 "progress: {rows_in} rows in ({rate:.0}/s), {} rows out, watermark {watermark}, {} late rows, {} checkpoints",
                 metrics.rows_out.load(Ordering::Relaxed),

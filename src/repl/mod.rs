@@ -8,7 +8,7 @@ mod completion;
 mod input;
 mod jobs;
 mod meta;
-mod status;
+pub(crate) mod status;
 
 use std::fs::File;
 use std::io::{IsTerminal, Write};
